@@ -1,0 +1,135 @@
+# mapipc: build, test, install. `make` builds the libraries and refreshes
+# include/mapipc.h; `make test` runs everything CI runs.
+
+PREFIX      ?= /usr/local
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR     ?=
+
+CARGO ?= cargo
+CC    ?= cc
+CXX   ?= c++
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR   := $(word 1,$(subst ., ,$(VERSION)))
+MINOR   := $(word 2,$(subst ., ,$(VERSION)))
+# 0.x: every minor release may break the ABI (same rule as build.rs).
+SOVER   := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
+SONAME  := libmapipc.so.$(SOVER)
+
+# What the static library needs besides itself (rustc --print native-static-libs).
+LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+B       := build
+LIB     := $(B)/lib
+GENHDR  := $(B)/gen/mapipc.h
+CFLAGS  ?= -O2 -g
+CWARN   := -Wall -Wextra -pedantic -Werror
+TEST_CFLAGS := -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude -pthread
+
+C_TEST_SRC := $(wildcard c_tests/test_*.c)
+C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
+C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC)))
+C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
+C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
+
+.PHONY: all lib header header-check header-compile symbols test rust-test \
+        c-test install uninstall install-test demo bench clean FORCE
+
+all: lib header
+
+# Cargo decides what is stale; the JSON log tells where build.rs wrote the header.
+lib: FORCE
+	@mkdir -p $(LIB) $(B)/gen
+	$(CARGO) build --release --message-format=json-render-diagnostics > $(B)/cargo-build.json
+	@out=$$(sed -n 's/.*"reason":"build-script-executed","package_id":"[^"]*#mapipc@[^"]*".*"out_dir":"\([^"]*\)".*/\1/p' $(B)/cargo-build.json | tail -n 1); \
+	  test -n "$$out" && cmp -s "$$out/mapipc.h" $(GENHDR) || cp "$$out/mapipc.h" $(GENHDR)
+	@cmp -s target/release/libmapipc.a $(LIB)/libmapipc.a || cp target/release/libmapipc.a $(LIB)/libmapipc.a
+	@cmp -s target/release/libmapipc.so $(LIB)/libmapipc.so.$(VERSION) || cp target/release/libmapipc.so $(LIB)/libmapipc.so.$(VERSION)
+	@ln -sf libmapipc.so.$(VERSION) $(LIB)/$(SONAME)
+	@ln -sf $(SONAME) $(LIB)/libmapipc.so
+
+$(GENHDR) $(LIB)/libmapipc.a $(LIB)/libmapipc.so: lib
+
+# Refresh the committed header from the generated one.
+header: lib
+	@cmp -s $(GENHDR) include/mapipc.h || { cp $(GENHDR) include/mapipc.h && echo "updated include/mapipc.h"; }
+
+header-check: lib
+	@cmp -s $(GENHDR) include/mapipc.h || { echo "include/mapipc.h is stale: run 'make header' and commit it"; diff -u include/mapipc.h $(GENHDR) | head -n 40; exit 1; }
+	@echo "header: include/mapipc.h matches the code"
+
+# The header must compile cleanly for every language level we promise.
+header-compile: header-check
+	@mkdir -p $(B)/hdr
+	@printf '#include "mapipc.h"\nint main(void) { return mapipc_status_name(MAPIPC_OK) == 0; }\n' > $(B)/hdr/h.c
+	@for std in c99 c11; do $(CC) -std=$$std $(CWARN) -Iinclude -c $(B)/hdr/h.c -o $(B)/hdr/h.o || exit 1; done
+	@cp $(B)/hdr/h.c $(B)/hdr/h.cpp
+	@$(CXX) -std=c++17 $(CWARN) -Iinclude -c $(B)/hdr/h.cpp -o $(B)/hdr/hpp.o
+	@echo "header: compiles as C99, C11 and C++17 with $(CWARN)"
+
+# Only mapipc_ symbols may be exported.
+symbols: lib
+	@bad=$$(nm -D --defined-only $(LIB)/libmapipc.so | awk '{print $$NF}' | grep -v '^mapipc_' || true); \
+	  if [ -n "$$bad" ]; then echo "exported symbols without the mapipc_ prefix:"; echo "$$bad"; exit 1; fi
+	@readelf -d $(LIB)/libmapipc.so | grep -q "SONAME.*\[$(SONAME)\]" || { echo "soname is not $(SONAME)"; exit 1; }
+	@echo "symbols: only mapipc_ exported, soname $(SONAME)"
+
+$(B)/c_tests/static/%: c_tests/%.c c_tests/check.h include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+$(B)/c_tests/shared/%: c_tests/%.c c_tests/check.h include/mapipc.h $(LIB)/libmapipc.so
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
+
+c-test: header-check $(C_STATIC) $(C_SHARED)
+	@c_tests/run.sh $(B)/c_tests
+
+rust-test:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test
+
+test: rust-test header-compile symbols install-test c-test
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0644 $(LIB)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.a
+	install -m 0755 $(LIB)/libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION)
+	ln -sf libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmapipc.so
+	install -m 0644 include/mapipc.h $(DESTDIR)$(INCLUDEDIR)/mapipc.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' \
+	    mapipc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION) \
+	      $(DESTDIR)$(INCLUDEDIR)/mapipc.h $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc
+
+# Installs into a scratch prefix and builds an example with pkg-config only,
+# both against the shared and (with --static) the static library.
+install-test: lib
+	@rm -rf $(B)/install-test
+	@$(MAKE) --no-print-directory -s install PREFIX=$(abspath $(B)/install-test/usr) >/dev/null
+	@set -e; pc=$(abspath $(B)/install-test/usr/lib/pkgconfig); \
+	  $(CC) -std=c99 $(CWARN) examples/quickstart.c -o $(B)/install-test/quickstart \
+	    $$(PKG_CONFIG_PATH=$$pc pkg-config --cflags --libs mapipc) \
+	    -Wl,-rpath,$(abspath $(B)/install-test/usr/lib); \
+	  $(CC) -std=c99 $(CWARN) examples/quickstart.c -o $(B)/install-test/quickstart-static \
+	    $$(PKG_CONFIG_PATH=$$pc pkg-config --cflags mapipc) \
+	    $(abspath $(B)/install-test/usr/lib/libmapipc.a) $$(PKG_CONFIG_PATH=$$pc pkg-config --libs-only-l --static mapipc | sed 's/-lmapipc//'); \
+	  cd $(B)/install-test && ./quickstart >/dev/null && ./quickstart-static >/dev/null; \
+	  ldd ./quickstart | grep -q "$(SONAME) => $(abspath $(B)/install-test/usr/lib)/$(SONAME)"
+	@echo "install: pkg-config build against the installed copy runs (shared and static)"
+	@rm -rf $(B)/install-test
+
+clean:
+	$(CARGO) clean
+	rm -rf $(B)
+
+FORCE:

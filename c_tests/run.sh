@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every C test program, linked statically and dynamically, and the
+# dynamically linked ones again under valgrind (any error or definite leak
+# fails). Each run gets a fresh empty working directory, removed afterwards.
+# Counts the "ok" / "not ok" case lines; a program that fails without a
+# "not ok" line counts as one failure. Fails if System V segments or
+# /dev/shm objects were left behind. Ends with "N passed, N failed".
+set -u
+dir=${1:?usage: run.sh BUILD_DIR}
+dir=$(cd "$dir" && pwd)
+passed=0
+failed=0
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/mapipc-ctest.XXXXXX")
+# Readable by the unprivileged user the permission tests switch to.
+chmod 0711 "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+
+shm_state() {
+    # System V segments (key, id) and POSIX objects, one per line.
+    { awk 'NR > 1 { print "sysv", $1, $2 }' /proc/sysvipc/shm 2>/dev/null
+      ls -1 /dev/shm 2>/dev/null | sed 's/^/posix /'; } | sort
+}
+before=$(shm_state)
+
+have_valgrind=0
+command -v valgrind >/dev/null 2>&1 && have_valgrind=1
+if [ "$have_valgrind" = 0 ] && [ "${CI:-}" = true ]; then
+    echo "valgrind is required in CI" >&2; exit 1
+fi
+
+run_one() { # label, binary, [wrapper...]
+    local label=$1 bin=$2; shift 2
+    local work out rc ok notok
+    work=$(mktemp -d "$scratch/run.XXXXXX")
+    chmod 0777 "$work"
+    out="$work.log"
+    (cd "$work" && MAPIPC_TEST_BIN_DIR=$(dirname "$bin") "$@" "$bin") >"$out" 2>&1
+    rc=$?
+    ok=$(grep -c '^ok ' "$out")
+    notok=$(grep -c '^not ok ' "$out")
+    if [ "$rc" != 0 ] && [ "$notok" = 0 ]; then notok=1; fi
+    passed=$((passed + ok))
+    failed=$((failed + notok))
+    if [ "$notok" != 0 ]; then
+        echo "FAIL $label (exit $rc):"
+        sed 's/^/    /' "$out"
+    else
+        echo "pass $label: $ok cases"
+    fi
+    leftover=$(find "$work" -mindepth 1 | head -n 5)
+    if [ -n "$leftover" ]; then
+        echo "FAIL $label left files behind:"; echo "$leftover" | sed 's/^/    /'
+        failed=$((failed + 1))
+    fi
+    rm -rf "$work" "$out"
+}
+
+vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no)
+
+for bin in "$dir"/static/test_*; do
+    name=$(basename "$bin")
+    run_one "static/$name" "$bin"
+    run_one "shared/$name" "$dir/shared/$name"
+    if [ "$have_valgrind" = 1 ]; then
+        run_one "valgrind/$name" "$dir/shared/$name" "${vg[@]}"
+    fi
+done
+
+after=$(shm_state)
+new=$(comm -13 <(echo "$before") <(echo "$after"))
+if [ -n "$new" ]; then
+    echo "FAIL: shared memory left behind by the tests (now removed):"
+    echo "$new" | sed 's/^/    /'
+    echo "$new" | awk '$1 == "sysv" { print $3 }' | xargs -r -n1 ipcrm -m 2>/dev/null
+    echo "$new" | awk '$1 == "posix" { print "/dev/shm/" $2 }' | xargs -r rm -f
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,152 @@
+//! Flag bits of the C API and their decoding into the core's typed options.
+//! Unknown bits and contradictions are refused here, with the bits named.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{Access, Create, MapOptions, Sharing, SyncMode, SyncOptions};
+
+/// Pages readable.
+pub const MAPIPC_READ: u32 = 0x1;
+/// Pages writable; implies MAPIPC_READ. A shared writable file mapping
+/// needs the file to be writable by the caller.
+pub const MAPIPC_WRITE: u32 = 0x2;
+/// Copy-on-write: writes stay in this process (default: shared).
+pub const MAPIPC_PRIVATE: u32 = 0x4;
+/// Create the file or segment if missing (mode 0600); extend a short file
+/// with allocated blocks. Needs write access to an existing file.
+pub const MAPIPC_CREATE: u32 = 0x8;
+/// With MAPIPC_CREATE: fail with MAPIPC_ERR_ALREADY_EXISTS if it exists.
+pub const MAPIPC_EXCLUSIVE: u32 = 0x10;
+
+/// msync(MS_SYNC): return when the data is on its way to storage. The
+/// default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
+pub const MAPIPC_SYNC_BLOCKING: u32 = 0x1;
+/// msync(MS_ASYNC): schedule write-back and return.
+pub const MAPIPC_SYNC_ASYNC: u32 = 0x2;
+/// msync(MS_INVALIDATE): also invalidate other mappings of the same file.
+pub const MAPIPC_SYNC_INVALIDATE: u32 = 0x4;
+
+const MAP_KNOWN: u32 =
+    MAPIPC_READ | MAPIPC_WRITE | MAPIPC_PRIVATE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE;
+const SYNC_KNOWN: u32 = MAPIPC_SYNC_BLOCKING | MAPIPC_SYNC_ASYNC | MAPIPC_SYNC_INVALIDATE;
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidArgument, message)
+}
+
+/// Decodes the flags of a mapping request.
+pub(crate) fn map_options(flags: u32) -> Result<MapOptions> {
+    if flags & !MAP_KNOWN != 0 {
+        return Err(invalid(format!(
+            "unknown flag bits {:#x} in flags {flags:#x} (known: MAPIPC_READ|MAPIPC_WRITE|\
+             MAPIPC_PRIVATE|MAPIPC_CREATE|MAPIPC_EXCLUSIVE = {MAP_KNOWN:#x})",
+            flags & !MAP_KNOWN
+        )));
+    }
+    let access = if flags & MAPIPC_WRITE != 0 {
+        Access::ReadWrite
+    } else if flags & MAPIPC_READ != 0 {
+        Access::ReadOnly
+    } else {
+        return Err(invalid(format!(
+            "flags {flags:#x} ask for neither MAPIPC_READ nor MAPIPC_WRITE"
+        )));
+    };
+    let sharing = if flags & MAPIPC_PRIVATE != 0 {
+        Sharing::Private
+    } else {
+        Sharing::Shared
+    };
+    let create = match (flags & MAPIPC_CREATE != 0, flags & MAPIPC_EXCLUSIVE != 0) {
+        (false, false) => Create::Never,
+        (true, false) => Create::IfMissing,
+        (true, true) => Create::Exclusive,
+        (false, true) => {
+            return Err(invalid(format!(
+                "flags {flags:#x}: MAPIPC_EXCLUSIVE only makes sense with MAPIPC_CREATE"
+            )))
+        }
+    };
+    Ok(MapOptions {
+        access,
+        sharing,
+        create,
+    })
+}
+
+/// Decodes the flags of an anonymous mapping, where creating means nothing.
+pub(crate) fn anonymous_options(flags: u32) -> Result<MapOptions> {
+    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE) != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_CREATE and MAPIPC_EXCLUSIVE do not apply to anonymous memory"
+        )));
+    }
+    map_options(flags)
+}
+
+/// Decodes the flags of a sync request.
+pub(crate) fn sync_options(flags: u32) -> Result<SyncOptions> {
+    if flags & !SYNC_KNOWN != 0 {
+        return Err(invalid(format!(
+            "unknown sync flag bits {:#x} in flags {flags:#x} (known: MAPIPC_SYNC_BLOCKING|\
+             MAPIPC_SYNC_ASYNC|MAPIPC_SYNC_INVALIDATE = {SYNC_KNOWN:#x})",
+            flags & !SYNC_KNOWN
+        )));
+    }
+    let mode = match (
+        flags & MAPIPC_SYNC_BLOCKING != 0,
+        flags & MAPIPC_SYNC_ASYNC != 0,
+    ) {
+        (true, true) => return Err(invalid(format!(
+            "sync flags {flags:#x}: MAPIPC_SYNC_BLOCKING and MAPIPC_SYNC_ASYNC exclude each other"
+        ))),
+        (false, true) => SyncMode::Async,
+        _ => SyncMode::Blocking,
+    };
+    Ok(SyncOptions {
+        mode,
+        invalidate: flags & MAPIPC_SYNC_INVALIDATE != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_flag_rules() {
+        assert_eq!(map_options(MAPIPC_READ).unwrap(), MapOptions::read_only());
+        assert_eq!(map_options(MAPIPC_WRITE).unwrap(), MapOptions::read_write());
+        assert_eq!(
+            map_options(MAPIPC_READ | MAPIPC_WRITE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE)
+                .unwrap()
+                .create,
+            Create::Exclusive
+        );
+        for bad in [
+            0,
+            MAPIPC_PRIVATE,
+            MAPIPC_READ | 0x20,
+            MAPIPC_READ | MAPIPC_EXCLUSIVE,
+            u32::MAX,
+        ] {
+            assert_eq!(
+                map_options(bad).unwrap_err().kind(),
+                ErrorKind::InvalidArgument,
+                "{bad:#x}"
+            );
+        }
+        assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_CREATE).is_err());
+    }
+
+    #[test]
+    fn sync_flag_rules() {
+        assert_eq!(sync_options(0).unwrap(), SyncOptions::BLOCKING);
+        assert_eq!(
+            sync_options(MAPIPC_SYNC_ASYNC).unwrap().mode,
+            SyncMode::Async
+        );
+        assert!(sync_options(MAPIPC_SYNC_INVALIDATE).unwrap().invalidate);
+        assert!(sync_options(MAPIPC_SYNC_BLOCKING | MAPIPC_SYNC_ASYNC).is_err());
+        assert!(sync_options(8).is_err());
+    }
+}

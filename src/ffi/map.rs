@@ -1,0 +1,153 @@
+//! Exports for file and anonymous mappings and for regions in general.
+
+use std::ffi::{c_char, c_void};
+
+use super::boundary::{call, path_arg, Out};
+use super::flags;
+use super::status::mapipc_status;
+use crate::error::Error;
+use crate::{anon, file, registry};
+
+/// Maps `length` bytes of the regular file `path` starting at byte `offset`.
+///
+/// `offset` may be any byte offset: the library maps from the page that
+/// contains it and `*out` points at byte `offset` itself. `length == 0` maps
+/// from `offset` to the current end of the file.
+///
+/// `flags`: MAPIPC_READ and/or MAPIPC_WRITE, optionally MAPIPC_PRIVATE,
+/// MAPIPC_CREATE, MAPIPC_EXCLUSIVE.
+///
+/// Checked up front instead of failing later with SIGBUS or SIGSEGV:
+/// NULL/empty path or out (MAPIPC_ERR_INVALID_ARGUMENT); missing file
+/// (MAPIPC_ERR_NOT_FOUND); directory, FIFO (opened without blocking), socket
+/// or device (MAPIPC_ERR_NOT_MAPPABLE); zero-length file
+/// (MAPIPC_ERR_EMPTY_FILE); a range reaching past the end of the file
+/// (MAPIPC_ERR_OUT_OF_RANGE); offset + length overflowing
+/// (MAPIPC_ERR_INVALID_ARGUMENT); access the file does not allow
+/// (MAPIPC_ERR_PERMISSION_DENIED). A MAPIPC_PRIVATE writable mapping of a
+/// read-only file is allowed: writes stay in this process.
+///
+/// With MAPIPC_CREATE a missing file is created with mode 0600 and a short
+/// one is extended with allocated blocks (posix_fallocate), so running out
+/// of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
+///
+/// A failed call leaves nothing behind: no file it created, no extension, no
+/// mapping, no open descriptor. `*out` is NULL on failure. Release the
+/// region with mapipc_unmap().
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_map_file(
+    path: *const c_char,
+    offset: u64,
+    length: usize,
+    flags: u32,
+    out: *mut *mut c_void,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promises above.
+        let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
+        // SAFETY: the caller's promises above.
+        let path = unsafe { path_arg(path, "path") }?;
+        let opts = flags::map_options(flags)?;
+        let region = file::map_file(path, offset, length, opts)?;
+        out.set(registry::insert(region).cast());
+        Ok(())
+    })
+}
+
+/// Maps `length` bytes of zero-filled memory with no file behind it.
+///
+/// Shared with children created by fork() after the call (MAP_SHARED), or
+/// private to this process with MAPIPC_PRIVATE. `flags` must contain
+/// MAPIPC_READ and/or MAPIPC_WRITE; MAPIPC_CREATE and MAPIPC_EXCLUSIVE are
+/// MAPIPC_ERR_INVALID_ARGUMENT here, and so is `length == 0`. Too much
+/// memory is MAPIPC_ERR_NO_SPACE. `*out` is NULL on failure.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_map_anonymous(
+    length: usize,
+    flags: u32,
+    out: *mut *mut c_void,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
+        let opts = flags::anonymous_options(flags)?;
+        let region = anon::map_anonymous(length, opts.access, opts.sharing)?;
+        out.set(registry::insert(region).cast());
+        Ok(())
+    })
+}
+
+/// Unmaps (or, for System V segments, detaches) the whole region that
+/// `addr` starts. `addr` must be exactly what a mapipc function returned.
+///
+/// NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
+/// pointer, a pointer mapipc never returned, or a pointer into the middle of
+/// a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. Set your pointer to
+/// NULL after unmapping: if a new region later lands at the same address, a
+/// stale pointer would name it.
+///
+/// # Safety
+/// After success, no memory of the region may be used again.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_unmap(addr: *mut c_void) -> mapipc_status {
+    call(|| {
+        if addr.is_null() {
+            return Ok(());
+        }
+        let region = registry::remove(addr as usize)?;
+        region.unmap().map_err(|(region, err): (_, Error)| {
+            registry::restore(region);
+            err
+        })
+    })
+}
+
+/// Writes back `length` bytes starting at `addr` to the file behind the
+/// region (msync). `addr` may be any pointer inside a live region; the
+/// library aligns it to its page. `length == 0` means to the end of the
+/// region.
+///
+/// `flags`: 0 or MAPIPC_SYNC_BLOCKING (MS_SYNC), MAPIPC_SYNC_ASYNC
+/// (MS_ASYNC), optionally | MAPIPC_SYNC_INVALIDATE. BLOCKING | ASYNC, or
+/// unknown bits, are MAPIPC_ERR_INVALID_ARGUMENT. A range that leaves the
+/// region is MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
+/// MAPIPC_ERR_NOT_MAPPED. On a region with no file behind it (anonymous or
+/// System V memory) it checks the range and does nothing else.
+///
+/// # Safety
+/// None beyond passing a pointer value; it is never dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_sync(
+    addr: *mut c_void,
+    length: usize,
+    flags: u32,
+) -> mapipc_status {
+    call(|| {
+        let opts = flags::sync_options(flags)?;
+        let info = registry::lookup_containing(addr as usize)?;
+        info.sync(addr as usize - info.addr(), length, opts)
+    })
+}
+
+/// Stores in `*out` the length in bytes of the live region that `addr`
+/// starts, as it was asked for (not rounded to pages); for a segment
+/// attached with size 0, the segment's whole size. An `addr` that does not
+/// start a live region is MAPIPC_ERR_NOT_MAPPED, and `*out` is then 0.
+///
+/// # Safety
+/// `out` is NULL or writable; `addr` is never dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_region_size(addr: *const c_void, out: *mut usize) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out, "out", 0) }?;
+        out.set(registry::lookup_start(addr as usize)?.len());
+        Ok(())
+    })
+}

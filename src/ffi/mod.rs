@@ -1,0 +1,8 @@
+//! The C ABI. Each export checks its pointers, runs its body inside
+//! [`boundary::call`] (which catches panics and reports errors as status +
+//! errno + thread-local message), and calls into the safe core.
+
+pub mod boundary;
+pub mod flags;
+pub mod map;
+pub mod status;

@@ -1,0 +1,279 @@
+//! A live mapping owned by Rust: where it starts, how long it is, what is
+//! behind it, and how to give it back.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::SyncOptions;
+use crate::sys::page_size;
+
+/// What the pages of a region come from; decides how it is synced and freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// A file (regular or POSIX shared memory object): msync writes it back.
+    File,
+    /// Anonymous memory: nothing to sync.
+    Anonymous,
+    /// A System V segment attached with `shmat`: freed with `shmdt`.
+    SysV,
+}
+
+/// Where a region lies and what is behind it: a plain copy that can be
+/// looked at and synced without owning (or locking) the region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionInfo {
+    /// Page-aligned start of the whole mapping.
+    base: NonNull<u8>,
+    /// Bytes actually mapped (page-aligned start to end of request).
+    map_len: usize,
+    /// Distance from `base` to the byte the caller asked for.
+    lead: usize,
+    /// Bytes the caller asked for.
+    len: usize,
+    backing: Backing,
+}
+
+// SAFETY: RegionInfo is only numbers describing an address range; it grants
+// no access by itself, and msync on it is thread-safe.
+unsafe impl Send for RegionInfo {}
+// SAFETY: as above; it is never mutated through a shared reference.
+unsafe impl Sync for RegionInfo {}
+
+impl RegionInfo {
+    /// The first byte the caller asked for.
+    pub fn as_ptr(&self) -> *mut u8 {
+        // lead < map_len, so this stays inside the mapping.
+        self.base.as_ptr().wrapping_add(self.lead)
+    }
+
+    /// Address of the first byte the caller asked for.
+    pub fn addr(&self) -> usize {
+        self.as_ptr() as usize
+    }
+
+    /// Bytes the caller asked for (not rounded to pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: empty regions are refused when mapping.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Page-aligned start of the underlying mapping.
+    pub fn base_addr(&self) -> usize {
+        self.base.as_ptr() as usize
+    }
+
+    /// Length of the underlying mapping from [`RegionInfo::base_addr`].
+    pub fn map_len(&self) -> usize {
+        self.map_len
+    }
+
+    pub fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// Whether `addr` lies in the caller's bytes `[addr(), addr() + len())`.
+    pub fn contains(&self, addr: usize) -> bool {
+        addr >= self.addr() && addr - self.addr() < self.len
+    }
+
+    /// Writes back `len` bytes starting `offset` bytes into the region
+    /// (`len == 0`: to the end). Anonymous and System V regions have no file
+    /// behind them: the range is checked, nothing else is done.
+    pub fn sync(&self, offset: usize, len: usize, opts: SyncOptions) -> Result<()> {
+        if offset >= self.len {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "cannot sync at offset {offset} of a {}-byte region",
+                    self.len
+                ),
+            ));
+        }
+        let len = if len == 0 { self.len - offset } else { len };
+        if len > self.len - offset {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "cannot sync {len} bytes at offset {offset} of a {}-byte region: \
+                     the range ends {} bytes past its end",
+                    self.len,
+                    // Cannot overflow: offset < self.len.
+                    len - (self.len - offset)
+                ),
+            ));
+        }
+        if self.backing != Backing::File {
+            return Ok(());
+        }
+        // Round the start down to its page; that page lies in the mapping
+        // because `base` is page-aligned.
+        let start = self.lead + offset;
+        let aligned = start - start % page_size();
+        let span = start - aligned + len;
+        // SAFETY: [base + aligned, base + aligned + span) lies inside the
+        // mapping described here; msync reads no memory contents, and if a
+        // racing unmap removed the mapping it fails with ENOMEM.
+        let rc = unsafe {
+            libc::msync(
+                self.base.as_ptr().add(aligned).cast(),
+                span,
+                opts.msync_flags(),
+            )
+        };
+        if rc < 0 {
+            let errno = errno::errno().0;
+            let kind = if errno == libc::ENOMEM {
+                ErrorKind::NotMapped
+            } else {
+                ErrorKind::from_errno(errno)
+            };
+            return Err(Error::from_os_as(
+                kind,
+                errno,
+                format!("msync of {span} bytes at {:p} failed", self.as_ptr()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
+/// reports a failure instead of ignoring it.
+#[derive(Debug)]
+pub struct Region {
+    info: RegionInfo,
+}
+
+impl Region {
+    /// `mmap(NULL, lead + len, prot, flags, fd, file_offset)` where
+    /// `file_offset` is page-aligned and the caller's byte is `lead` in.
+    /// Returns the raw errno so that callers can word the message.
+    pub(crate) fn mmap(
+        fd: Option<&OwnedFd>,
+        file_offset: i64,
+        lead: usize,
+        len: usize,
+        prot: libc::c_int,
+        flags: libc::c_int,
+        backing: Backing,
+    ) -> std::result::Result<Region, i32> {
+        debug_assert!(lead < page_size() && len > 0);
+        let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
+        let raw_fd = fd.map_or(-1, |f| f.as_raw_fd());
+        // SAFETY: a NULL hint lets the kernel pick an unused range, so no
+        // existing memory is replaced; the result is checked for MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                prot,
+                flags,
+                raw_fd,
+                file_offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(errno::errno().0);
+        }
+        let base = NonNull::new(ptr.cast()).ok_or(libc::EFAULT)?;
+        Ok(Region {
+            info: RegionInfo {
+                base,
+                map_len,
+                lead,
+                len,
+                backing,
+            },
+        })
+    }
+
+    /// Takes ownership of a System V attachment of `len` bytes at `base`.
+    pub(crate) fn from_shmat(base: NonNull<u8>, len: usize) -> Region {
+        Region {
+            info: RegionInfo {
+                base,
+                map_len: len,
+                lead: 0,
+                len,
+                backing: Backing::SysV,
+            },
+        }
+    }
+
+    /// A copy of where the region lies.
+    pub fn info(&self) -> RegionInfo {
+        self.info
+    }
+
+    /// The first byte the caller asked for.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.info.as_ptr()
+    }
+
+    /// Bytes the caller asked for (not rounded to pages).
+    pub fn len(&self) -> usize {
+        self.info.len
+    }
+
+    /// Never true: empty regions are refused when mapping.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+
+    /// See [`RegionInfo::sync`].
+    pub fn sync(&self, offset: usize, len: usize, opts: SyncOptions) -> Result<()> {
+        self.info.sync(offset, len, opts)
+    }
+
+    /// Unmaps (or detaches) the region. On failure the region is handed back
+    /// untouched with the error, so that nothing is lost or leaked.
+    pub fn unmap(self) -> std::result::Result<(), (Region, Error)> {
+        match self.release() {
+            Ok(()) => {
+                std::mem::forget(self);
+                Ok(())
+            }
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    /// Gives up ownership without unmapping: for a registry entry whose
+    /// range the kernel has already handed to someone else.
+    pub(crate) fn forget(self) {
+        std::mem::forget(self);
+    }
+
+    fn release(&self) -> Result<()> {
+        let info = &self.info;
+        let (rc, what) = match info.backing {
+            // SAFETY: base was returned by shmat and is detached only here,
+            // once: release runs from unmap (which then forgets self) or drop.
+            Backing::SysV => (unsafe { libc::shmdt(info.base.as_ptr().cast()) }, "shmdt"),
+            // SAFETY: [base, base + map_len) is exactly the mapping mmap
+            // created for this Region, unmapped only here, once.
+            _ => (
+                unsafe { libc::munmap(info.base.as_ptr().cast(), info.map_len) },
+                "munmap",
+            ),
+        };
+        if rc < 0 {
+            return Err(Error::last_os(format!(
+                "{what} of {} bytes at {:p} failed",
+                info.map_len, info.base
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // A failure here has nowhere to go; callers that care use unmap().
+        let _ = self.release();
+    }
+}

@@ -1,0 +1,164 @@
+//! The process-wide table of live regions, keyed by address, that lets C
+//! callers name a region by the pointer they were given.
+//!
+//! One pthread mutex guards it. `pthread_atfork` handlers take the mutex
+//! around `fork()`, so a child never inherits it locked by a thread that
+//! does not exist there; the child's copy of the table describes exactly the
+//! mappings the child inherited, so it stays correct.
+
+use std::cell::UnsafeCell;
+use std::collections::BTreeMap;
+use std::sync::Once;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::region::{Region, RegionInfo};
+
+struct Registry {
+    lock: UnsafeCell<libc::pthread_mutex_t>,
+    /// Regions by the page-aligned start of their mapping. Entries never
+    /// overlap.
+    regions: UnsafeCell<BTreeMap<usize, Region>>,
+}
+
+// SAFETY: `regions` is only touched while `lock` is held (see `Locked`), and
+// the mutex itself is designed to be shared between threads.
+unsafe impl Sync for Registry {}
+
+static REGISTRY: Registry = Registry {
+    lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+    regions: UnsafeCell::new(BTreeMap::new()),
+};
+
+static ATFORK: Once = Once::new();
+
+extern "C" fn before_fork() {
+    // SAFETY: the mutex is statically initialised and lives forever.
+    unsafe { libc::pthread_mutex_lock(REGISTRY.lock.get()) };
+}
+
+extern "C" fn after_fork() {
+    // SAFETY: before_fork locked it on this same thread (in the child, the
+    // forking thread is the only one and is the owner).
+    unsafe { libc::pthread_mutex_unlock(REGISTRY.lock.get()) };
+}
+
+/// The table, locked for as long as this value lives.
+struct Locked(());
+
+impl Locked {
+    fn new() -> Locked {
+        ATFORK.call_once(|| {
+            // SAFETY: the handlers are plain functions valid for the life of
+            // the library; glibc drops them if the library is unloaded. A
+            // failure (ENOMEM) only loses fork protection, so it is ignored.
+            unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+        });
+        // SAFETY: the mutex is statically initialised and lives forever; a
+        // default mutex only fails to lock on deadlock, which cannot happen
+        // because no code path locks it twice.
+        unsafe { libc::pthread_mutex_lock(REGISTRY.lock.get()) };
+        Locked(())
+    }
+
+    fn regions(&mut self) -> &mut BTreeMap<usize, Region> {
+        // SAFETY: the mutex is held while self lives, and &mut self makes
+        // this the only reference handed out.
+        unsafe { &mut *REGISTRY.regions.get() }
+    }
+
+    /// The region whose mapping contains `addr`, if any.
+    fn containing(&mut self, addr: usize) -> Option<&Region> {
+        let (_, region) = self.regions().range(..=addr).next_back()?;
+        let info = region.info();
+        (addr - info.base_addr() < info.map_len()).then_some(region)
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // SAFETY: locked in new() on this thread.
+        unsafe { libc::pthread_mutex_unlock(REGISTRY.lock.get()) };
+    }
+}
+
+/// Adds a region; returns the pointer the caller is given.
+///
+/// An entry that overlaps the new mapping can only be stale (its memory was
+/// unmapped behind mapipc's back and the kernel reused the range); it is
+/// dropped without unmapping, since the range now belongs to the new region.
+pub fn insert(region: Region) -> *mut u8 {
+    let info = region.info();
+    let end = info.base_addr() + info.map_len();
+    let mut locked = Locked::new();
+    let regions = locked.regions();
+    while let Some((&start, old)) = regions.range(..end).next_back() {
+        if start + old.info().map_len() <= info.base_addr() {
+            break;
+        }
+        if let Some(stale) = regions.remove(&start) {
+            stale.forget();
+        }
+    }
+    regions.insert(info.base_addr(), region);
+    info.as_ptr()
+}
+
+/// Removes and returns the region that starts exactly at `addr`.
+pub fn remove(addr: usize) -> Result<Region> {
+    let mut locked = Locked::new();
+    let base = match locked.containing(addr) {
+        Some(region) if region.info().addr() == addr => region.info().base_addr(),
+        other => return Err(not_a_start(addr, other.map(Region::info))),
+    };
+    locked
+        .regions()
+        .remove(&base)
+        .ok_or_else(|| not_a_start(addr, None))
+}
+
+/// Puts back a region that `remove` took out and could not unmap.
+pub fn restore(region: Region) {
+    insert(region);
+}
+
+/// The region that starts exactly at `addr`.
+pub fn lookup_start(addr: usize) -> Result<RegionInfo> {
+    let mut locked = Locked::new();
+    match locked.containing(addr).map(Region::info) {
+        Some(info) if info.addr() == addr => Ok(info),
+        other => Err(not_a_start(addr, other)),
+    }
+}
+
+/// The region whose caller-visible bytes contain `addr`.
+pub fn lookup_containing(addr: usize) -> Result<RegionInfo> {
+    let mut locked = Locked::new();
+    match locked.containing(addr).map(Region::info) {
+        Some(info) if info.contains(addr) => Ok(info),
+        _ => Err(Error::new(
+            ErrorKind::NotMapped,
+            format!("{addr:#x} is not inside any live mapipc region"),
+        )),
+    }
+}
+
+/// Number of live regions (for tests and diagnostics).
+pub fn len() -> usize {
+    Locked::new().regions().len()
+}
+
+fn not_a_start(addr: usize, around: Option<RegionInfo>) -> Error {
+    let message = match around {
+        Some(info) => format!(
+            "{addr:#x} is not the start of a mapipc region: it lies {} bytes into the \
+             {}-byte region at {:#x}; pass the pointer mapipc returned",
+            addr as isize - info.addr() as isize,
+            info.len(),
+            info.addr()
+        ),
+        None => format!(
+            "{addr:#x} is not a live mapipc region: never mapped by mapipc, or already unmapped"
+        ),
+    };
+    Error::new(ErrorKind::NotMapped, message)
+}

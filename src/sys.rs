@@ -1,0 +1,112 @@
+//! Small helpers around libc shared by the mapping modules.
+
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, ErrorKind, Result};
+
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system page size, read once.
+pub fn page_size() -> usize {
+    let cached = PAGE_SIZE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let size = if size > 0 { size as usize } else { 4096 };
+    PAGE_SIZE.store(size, Ordering::Relaxed);
+    size
+}
+
+/// Path as a C string; a path with an interior NUL cannot name a file.
+pub fn c_path(path: &Path) -> Result<CString> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, "the path is empty"));
+    }
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the path {:?} contains a NUL byte", path.display()),
+        )
+    })
+}
+
+/// `open(2)` with `O_CLOEXEC` always added; returns the raw errno on failure
+/// so that callers can word the message for their context.
+pub fn open(
+    path: &CString,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> std::result::Result<OwnedFd, i32> {
+    // SAFETY: path is a valid NUL-terminated string for the whole call.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+    if fd < 0 {
+        Err(errno::errno().0)
+    } else {
+        // SAFETY: fd was just returned by open and is owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: &OwnedFd) -> std::result::Result<libc::stat, i32> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st points to writable memory of the right size; fd is open.
+    let rc = unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) };
+    if rc < 0 {
+        Err(errno::errno().0)
+    } else {
+        // SAFETY: fstat succeeded, so it filled the whole struct.
+        Ok(unsafe { st.assume_init() })
+    }
+}
+
+/// What kind of object a mode describes, for messages.
+pub fn file_type_name(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => "a directory",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFLNK => "a symbolic link",
+        _ => "not a regular file",
+    }
+}
+
+/// `posix_fallocate`, which returns the error number instead of setting errno.
+pub fn fallocate(fd: &OwnedFd, offset: i64, len: i64) -> std::result::Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: plain syscall wrapper on an open descriptor.
+        let rc = unsafe { libc::posix_fallocate(fd.as_raw_fd(), offset, len) };
+        match rc {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// `ftruncate(2)`.
+pub fn ftruncate(fd: &OwnedFd, len: i64) -> std::result::Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall wrapper on an open descriptor.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } < 0 {
+        Err(errno::errno().0)
+    } else {
+        Ok(())
+    }
+}
+
+/// Round `n` up to a multiple of the page size, or None on overflow.
+pub fn page_round_up(n: usize) -> Option<usize> {
+    let page = page_size();
+    n.checked_add(page - 1).map(|v| v & !(page - 1))
+}
