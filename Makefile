@@ -76,11 +76,11 @@ symbols: lib
 	@readelf -d $(LIB)/libmapipc.so | grep -q "SONAME.*\[$(SONAME)\]" || { echo "soname is not $(SONAME)"; exit 1; }
 	@echo "symbols: only mapipc_ exported, soname $(SONAME)"
 
-$(B)/c_tests/static/%: c_tests/%.c c_tests/check.h include/mapipc.h $(LIB)/libmapipc.a
+$(B)/c_tests/static/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LIB)/libmapipc.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
-$(B)/c_tests/shared/%: c_tests/%.c c_tests/check.h include/mapipc.h $(LIB)/libmapipc.so
+$(B)/c_tests/shared/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LIB)/libmapipc.so
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
@@ -133,3 +133,11 @@ clean:
 	rm -rf $(B)
 
 FORCE:
+
+$(B)/examples/%: examples/%.c include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	@$(CC) -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+# A narrated tour, run in a scratch directory that is removed afterwards.
+demo: lib $(B)/examples/demo
+	@d=$$(mktemp -d) && (cd $$d && $(abspath $(B)/examples/demo)); rc=$$?; rm -rf $$d; exit $$rc

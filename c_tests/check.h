@@ -77,7 +77,7 @@ static int check_failures;
     } while (0)
 
 /* Waits for a child and returns its exit status, or 128 + signal. */
-static int check_wait(pid_t pid) {
+static inline int check_wait(pid_t pid) {
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) return -1;
@@ -123,10 +123,10 @@ static void check_run(const char *name, void (*fn)(void)) {
 
 #define RUN(fn) check_run(#fn, fn)
 
-static int check_done(void) { return check_cases_failed == 0 ? 0 : 1; }
+static inline int check_done(void) { return check_cases_failed == 0 ? 0 : 1; }
 
 /* Writes `len` bytes of `data` to a new file `path` (mode 0600). */
-static void check_write_file(const char *path, const void *data, size_t len) {
+static inline void check_write_file(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
     REQUIRE(f != NULL);
     REQUIRE(len == 0 || fwrite(data, 1, len, f) == len);
@@ -134,7 +134,7 @@ static void check_write_file(const char *path, const void *data, size_t len) {
 }
 
 /* Number of open descriptors of this process. */
-static int check_count_fds(void) {
+static inline int check_count_fds(void) {
     int n = 0;
     for (int fd = 0; fd < 4096; fd++) {
         if (fcntl(fd, F_GETFD) != -1) n++;

@@ -56,14 +56,15 @@ run_one() { # label, binary, [wrapper...]
 }
 
 vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
-    --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no)
+    --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no
+    --fair-sched=yes)
 
 for bin in "$dir"/static/test_*; do
     name=$(basename "$bin")
     run_one "static/$name" "$bin"
     run_one "shared/$name" "$dir/shared/$name"
     if [ "$have_valgrind" = 1 ]; then
-        run_one "valgrind/$name" "$dir/shared/$name" "${vg[@]}"
+        MAPIPC_TEST_UNDER_VALGRIND=1 run_one "valgrind/$name" "$dir/shared/$name" "${vg[@]}"
     fi
 done
 
