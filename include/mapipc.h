@@ -25,6 +25,11 @@
 #include <stdint.h>
 
 /**
+ * Longest name after the leading '/' (NAME_MAX of /dev/shm).
+ */
+#define MAX_NAME_LEN 255
+
+/**
  * Pages readable.
  */
 #define MAPIPC_READ 1
@@ -258,6 +263,73 @@ mapipc_status mapipc_sync(void *addr, size_t length, uint32_t flags);
  * `out` is NULL or writable; `addr` is never dereferenced.
  */
 mapipc_status mapipc_region_size(const void *addr, size_t *out);
+
+/**
+ * Opens the System V shared memory segment named by `ftok(path, proj_id)`
+ * and attaches it; `*out` points at its first byte.
+ *
+ * `path` must exist (MAPIPC_ERR_NOT_FOUND) and `proj_id` be 1..255
+ * (MAPIPC_ERR_INVALID_ARGUMENT). With MAPIPC_CREATE a missing segment is
+ * created with mode 0600 and `size` bytes (size 0 with MAPIPC_CREATE is
+ * MAPIPC_ERR_INVALID_ARGUMENT); with MAPIPC_CREATE | MAPIPC_EXCLUSIVE an
+ * existing one is MAPIPC_ERR_ALREADY_EXISTS; without MAPIPC_CREATE a
+ * missing one is MAPIPC_ERR_NOT_FOUND. On an existing segment `size == 0`
+ * attaches all of it and a `size` larger than the segment is
+ * MAPIPC_ERR_SIZE_MISMATCH. Without MAPIPC_WRITE the segment is attached
+ * read-only (writes fault). MAPIPC_PRIVATE is MAPIPC_ERR_INVALID_ARGUMENT:
+ * System V has no copy-on-write. Sizes beyond the system's limits are
+ * MAPIPC_ERR_NO_SPACE.
+ *
+ * mapipc_unmap() detaches; mapipc_shm_remove_key() removes. A failed call
+ * leaves no segment it created. Messages give the key in hex, the path,
+ * proj_id and sizes.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+mapipc_status mapipc_shm_open_key(const char *path,
+                                  int proj_id,
+                                  size_t size,
+                                  uint32_t flags,
+                                  void **out);
+
+/**
+ * Marks the System V segment of `ftok(path, proj_id)` for deletion: it is
+ * destroyed when the last process detaches (existing attachments stay
+ * valid). A missing segment is MAPIPC_ERR_NOT_FOUND; one owned by another
+ * user is MAPIPC_ERR_PERMISSION_DENIED.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string.
+ */
+mapipc_status mapipc_shm_remove_key(const char *path, int proj_id);
+
+/**
+ * Opens the POSIX shared memory object `name` (shm_open) and maps it;
+ * `*out` points at its first byte.
+ *
+ * `name` is '/' followed by 1..255 characters with no further '/'
+ * (anything else is MAPIPC_ERR_INVALID_ARGUMENT). Creation, exclusivity,
+ * size and access follow mapipc_shm_open_key(); a created object is mode
+ * 0600 with its memory reserved up front, so a full /dev/shm is
+ * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
+ * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
+ * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+mapipc_status mapipc_shm_open_name(const char *name, size_t size, uint32_t flags, void **out);
+
+/**
+ * Removes the name of a POSIX shared memory object (shm_unlink); its
+ * memory goes when the last mapping is unmapped. A missing object is
+ * MAPIPC_ERR_NOT_FOUND; a bad name is MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string.
+ */
+mapipc_status mapipc_shm_unlink_name(const char *name);
 
 /**
  * The name of a status code as a static string, e.g.

@@ -198,33 +198,10 @@ fn open_for_map(cpath: &CString, path: &Path, opts: MapOptions) -> Result<(Owned
         Error::from_os_as(kind, e, format!("cannot open \"{shown}\" for {how}"))
     };
 
-    match opts.create {
-        Create::Never => sys::open(cpath, base, 0)
-            .map(|fd| (fd, false))
-            .map_err(fail),
-        Create::Exclusive => sys::open(cpath, base | libc::O_CREAT | libc::O_EXCL, CREATE_MODE)
-            .map(|fd| (fd, true))
-            .map_err(fail),
-        Create::IfMissing => {
-            // Create exclusively first, so that we know whether the file is
-            // ours to remove if a later step fails. A file that appears or
-            // vanishes in between makes us try again, a bounded number of times.
-            let mut last = libc::ENOENT;
-            for _ in 0..8 {
-                match sys::open(cpath, base | libc::O_CREAT | libc::O_EXCL, CREATE_MODE) {
-                    Ok(fd) => return Ok((fd, true)),
-                    Err(libc::EEXIST) => {}
-                    Err(e) => return Err(fail(e)),
-                }
-                match sys::open(cpath, base, 0) {
-                    Ok(fd) => return Ok((fd, false)),
-                    Err(libc::ENOENT) => last = libc::ENOENT,
-                    Err(e) => return Err(fail(e)),
-                }
-            }
-            Err(fail(last))
-        }
-    }
+    sys::open_or_create(opts.create, |extra| {
+        sys::open(cpath, base | extra, CREATE_MODE)
+    })
+    .map_err(fail)
 }
 
 /// Undoes what a failing `map_file` did to the file system.

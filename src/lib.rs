@@ -12,9 +12,11 @@ pub mod anon;
 pub mod error;
 pub mod file;
 pub mod options;
+pub mod posix_shm;
 pub mod region;
 pub mod registry;
 mod sys;
+pub mod sysv;
 
 #[allow(non_camel_case_types)]
 pub mod ffi;

@@ -192,12 +192,13 @@ impl Region {
         })
     }
 
-    /// Takes ownership of a System V attachment of `len` bytes at `base`.
-    pub(crate) fn from_shmat(base: NonNull<u8>, len: usize) -> Region {
+    /// Takes ownership of a System V attachment at `base` of a segment of
+    /// `seg_size` bytes, of which the caller asked for `len`.
+    pub(crate) fn from_shmat(base: NonNull<u8>, len: usize, seg_size: usize) -> Region {
         Region {
             info: RegionInfo {
                 base,
-                map_len: len,
+                map_len: seg_size,
                 lead: 0,
                 len,
                 backing: Backing::SysV,

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use super::status::{mapipc_status, status_of, MAPIPC_OK};
 use crate::error::{Error, ErrorKind, Result};
+use crate::region::Region;
+use crate::registry;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> =
@@ -32,6 +34,23 @@ pub(crate) fn call(body: impl FnOnce() -> Result<()>) -> mapipc_status {
     // Last, so that nothing after it (allocation, TLS) can clobber it.
     errno::set_errno(errno::Errno(err.errno()));
     status_of(err.kind())
+}
+
+/// Runs an export that makes a region: `*out` is cleared first, and on
+/// success the region joins the registry and `*out` gets its pointer.
+///
+/// # Safety
+/// `out` is NULL or valid for writing a pointer.
+pub(crate) unsafe fn call_for_region(
+    out: *mut *mut std::ffi::c_void,
+    make: impl FnOnce() -> Result<Region>,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
+        out.set(registry::insert(make()?).cast());
+        Ok(())
+    })
 }
 
 fn record(err: &Error) {

@@ -96,9 +96,11 @@ pub(crate) fn sync_options(flags: u32) -> Result<SyncOptions> {
         flags & MAPIPC_SYNC_BLOCKING != 0,
         flags & MAPIPC_SYNC_ASYNC != 0,
     ) {
-        (true, true) => return Err(invalid(format!(
+        (true, true) => {
+            return Err(invalid(format!(
             "sync flags {flags:#x}: MAPIPC_SYNC_BLOCKING and MAPIPC_SYNC_ASYNC exclude each other"
-        ))),
+        )))
+        }
         (false, true) => SyncMode::Async,
         _ => SyncMode::Blocking,
     };

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{call, path_arg, Out};
+use super::boundary::{call, call_for_region, path_arg, Out};
 use super::flags;
 use super::status::mapipc_status;
 use crate::error::Error;
@@ -45,16 +45,13 @@ pub unsafe extern "C" fn mapipc_map_file(
     flags: u32,
     out: *mut *mut c_void,
 ) -> mapipc_status {
-    call(|| {
-        // SAFETY: the caller's promises above.
-        let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
-        // SAFETY: the caller's promises above.
-        let path = unsafe { path_arg(path, "path") }?;
-        let opts = flags::map_options(flags)?;
-        let region = file::map_file(path, offset, length, opts)?;
-        out.set(registry::insert(region).cast());
-        Ok(())
-    })
+    // SAFETY: the caller's promises above.
+    unsafe {
+        call_for_region(out, || {
+            let path = path_arg(path, "path")?;
+            file::map_file(path, offset, length, flags::map_options(flags)?)
+        })
+    }
 }
 
 /// Maps `length` bytes of zero-filled memory with no file behind it.
@@ -73,14 +70,13 @@ pub unsafe extern "C" fn mapipc_map_anonymous(
     flags: u32,
     out: *mut *mut c_void,
 ) -> mapipc_status {
-    call(|| {
-        // SAFETY: the caller's promise above.
-        let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
-        let opts = flags::anonymous_options(flags)?;
-        let region = anon::map_anonymous(length, opts.access, opts.sharing)?;
-        out.set(registry::insert(region).cast());
-        Ok(())
-    })
+    // SAFETY: the caller's promise above.
+    unsafe {
+        call_for_region(out, || {
+            let opts = flags::anonymous_options(flags)?;
+            anon::map_anonymous(length, opts.access, opts.sharing)
+        })
+    }
 }
 
 /// Unmaps (or, for System V segments, detaches) the whole region that

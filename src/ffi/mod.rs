@@ -5,4 +5,5 @@
 pub mod boundary;
 pub mod flags;
 pub mod map;
+pub mod shm;
 pub mod status;
