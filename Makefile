@@ -30,7 +30,9 @@ TEST_CFLAGS := -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude -pthread
 
 C_TEST_SRC := $(wildcard c_tests/test_*.c)
 C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
-C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC)))
+LAB_SRC := $(wildcard examples/labs/*.c)
+C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
+           $(addprefix lab_,$(notdir $(basename $(LAB_SRC))))
 C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
 C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
 
@@ -81,6 +83,15 @@ $(B)/c_tests/static/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LI
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
 $(B)/c_tests/shared/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LIB)/libmapipc.so
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
+
+# The lab programs, built the same two ways.
+$(B)/c_tests/static/lab_%: examples/labs/%.c examples/labs/lab.h include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+$(B)/c_tests/shared/lab_%: examples/labs/%.c examples/labs/lab.h include/mapipc.h $(LIB)/libmapipc.so
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
@@ -138,6 +149,11 @@ $(B)/examples/%: examples/%.c include/mapipc.h $(LIB)/libmapipc.a
 	@mkdir -p $(@D)
 	@$(CC) -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
-# A narrated tour, run in a scratch directory that is removed afterwards.
-demo: lib $(B)/examples/demo
-	@d=$$(mktemp -d) && (cd $$d && $(abspath $(B)/examples/demo)); rc=$$?; rm -rf $$d; exit $$rc
+# A narrated tour built from the lab programs.
+demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
+      $(B)/c_tests/static/lab_anon_sum $(B)/c_tests/static/lab_sysv_writer \
+      $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/misuse
+	@examples/demo.sh $(B)/c_tests/static
+
+$(B)/c_tests/static/misuse: $(B)/examples/misuse
+	@cp $< $@

@@ -68,6 +68,20 @@ for bin in "$dir"/static/test_*; do
     fi
 done
 
+# Shell tests drive programs (the labs) themselves: they get the program
+# directory, and for the valgrind pass the command to run each program under.
+here=$(cd "$(dirname "$0")" && pwd)
+for script in "$here"/test_*.sh; do
+    [ -e "$script" ] || continue
+    name=$(basename "$script" .sh)
+    LAB_BIN="$dir/static" run_one "static/$name" "$script"
+    LAB_BIN="$dir/shared" run_one "shared/$name" "$script"
+    if [ "$have_valgrind" = 1 ]; then
+        LAB_BIN="$dir/shared" LAB_WRAP="${vg[*]}" MAPIPC_TEST_UNDER_VALGRIND=1 \
+            run_one "valgrind/$name" "$script"
+    fi
+done
+
 after=$(shm_state)
 new=$(comm -13 <(echo "$before") <(echo "$after"))
 if [ -n "$new" ]; then

@@ -98,7 +98,12 @@ pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Res
         } else {
             "create"
         };
-        Error::from_os_as(kind, e, format!("cannot {doing} {what} of {size} bytes"))
+        let sized = if size == 0 {
+            String::new()
+        } else {
+            format!(" of {size} bytes")
+        };
+        Error::from_os_as(kind, e, format!("cannot {doing} {what}{sized}"))
     })?;
 
     // From here on a failure must not leave a segment this call created.

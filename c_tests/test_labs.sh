@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The seed documents' lab programs (examples/labs), rebuilt on mapipc, run
+# as their documents run them and checked byte for byte. c_tests/run.sh
+# runs this with LAB_BIN (where the lab_* programs are) and, for the
+# valgrind pass, LAB_WRAP (the valgrind command every program runs under).
+# Each case works in its own directory and removes it.
+set -u
+: "${LAB_BIN:?LAB_BIN must name the directory of the lab_* programs}"
+read -r -a WRAP <<< "${LAB_WRAP:-}"
+failed=0
+
+run() { # run PROGRAM ARGS...: a lab program, under the wrapper if any
+    local prog=$1; shift
+    "${WRAP[@]}" "$LAB_BIN/lab_$prog" "$@"
+}
+
+# case NAME: runs function NAME in a fresh directory, prints ok / not ok.
+case_() {
+    local name=$1 dir rc
+    dir=$(mktemp -d "./$name.XXXXXX")
+    (cd "$dir" && set -e && "$name") > "$dir.log" 2>&1
+    rc=$?
+    if [ $rc = 0 ]; then
+        echo "ok $name"
+    else
+        failed=1
+        sed 's/^/    /' "$dir.log"
+        echo "not ok $name"
+    fi
+    rm -rf "$dir" "$dir.log"
+}
+
+expect_eq() { # expect_eq WHAT GOT WANT
+    if [ "$2" != "$3" ]; then
+        printf '%s: got [%s], want [%s]\n' "$1" "$2" "$3" >&2
+        return 1
+    fi
+}
+
+# Runs a program that must fail with the given status name in its message.
+expect_failure() { # expect_failure STATUS_NAME PROGRAM ARGS...
+    local want=$1 out rc; shift
+    out=$(run "$@" 2>&1) && { echo "$* succeeded, expected $want" >&2; return 1; }
+    rc=$?
+    if [ $rc = 99 ]; then echo "$out" >&2; return 1; fi # valgrind error
+    case "$out" in
+        *"$want"*) ;;
+        *) echo "$* said [$out], expected $want" >&2; return 1 ;;
+    esac
+}
+
+mode_of() { stat -c %a "$1"; }
+
+# 000: write.c then read.c on mapFile; the file holds the double.
+mmap_write_then_read() {
+    local wrote read
+    wrote=$(run mmap_write mapFile)
+    read=$(run mmap_read mapFile)
+    local n=${wrote#Wrote integer: }
+    expect_eq "read back" "$read" "Read integer: $n"
+    expect_eq "file" "$(head -n 1 mapFile)" "$((2 * n))"
+    expect_eq "size" "$(stat -c %s mapFile)" 256
+    expect_eq "mode" "$(mode_of mapFile)" 600
+    rm mapFile
+}
+
+# 000 pitfalls: read.c on a missing or short file.
+mmap_read_refuses_bad_files() {
+    expect_failure MAPIPC_ERR_NOT_FOUND mmap_read nofile
+    printf '5\n' > short
+    expect_failure MAPIPC_ERR_OUT_OF_RANGE mmap_read short
+    : > empty
+    expect_failure MAPIPC_ERR_EMPTY_FILE mmap_read empty
+    rm short empty
+}
+
+# 001: 1 MiB of the alphabet; /proc/self/maps shows rw-s and the inode.
+mmap_shared_fills_and_shows_mapping() {
+    local out inode
+    out=$(run mmap_shared lmfile)
+    inode=$(stat -c %i lmfile)
+    case "$out" in
+        "maps: "*" rw-s 00000000 "*" $inode "*"/lmfile") ;;
+        *) echo "maps line [$out] lacks rw-s / inode $inode / lmfile" >&2; return 1 ;;
+    esac
+    printf 'ABCDEFGHIJKLMNOPQRSTUVWXYZ%.0s' $(seq 40330) | head -c 1048576 > expected
+    cmp lmfile expected
+    rm lmfile expected
+}
+
+# 001 exercises: both copies, byte for byte, for awkward sizes.
+copies_match_byte_for_byte() {
+    local page size
+    page=$(getconf PAGESIZE)
+    for size in 0 1 "$page" $((page + 1)) $((5 * 1024 * 1024 + 3)); do
+        head -c "$size" /dev/urandom > src
+        run copy_mapped src dst1
+        run copy_write src dst2
+        cmp src dst1
+        cmp src dst2
+        expect_eq "mode" "$(mode_of dst1)" 600
+    done
+    expect_failure MAPIPC_ERR_NOT_FOUND copy_mapped missing dst3
+    rm -f src dst1 dst2 dst3
+}
+
+# 002: two integers in little-endian order, and exactly 40 bytes.
+data_file_layout() {
+    run data_ints
+    expect_eq "size" "$(stat -c %s data)" 40
+    expect_eq "bytes" "$(od -An -tx1 -v data | tr -s ' \n' ' ')" \
+        " 78 56 34 12 de c0 ad de$(printf ' 00%.0s' $(seq 32)) "
+    rm data
+}
+
+# 002: the child prints 30.
+anonymous_sum_is_30() {
+    expect_eq "output" "$(run anon_sum)" 30
+}
+
+# 003: the file-based writer and reader on "test", one after the other.
+file_writer_and_reader() {
+    expect_failure MAPIPC_ERR_NOT_FOUND file_reader test
+    run file_writer test 5
+    expect_eq "after 5" "$(run file_reader test)" "read=aaaaa"
+    run file_writer test 2048
+    expect_eq "after 2048" "$(run file_reader test)" "read=$(printf 'a%.0s' $(seq 2048))"
+    expect_eq "mode" "$(mode_of test)" 600
+    rm test
+}
+
+# 003: the child prints what the parent copied.
+anonymous_string() {
+    expect_eq "output" "$(run anon_string)" "read father val=1234567890"
+}
+
+# 003: System V writer then reader; the reader removes the segment.
+sysv_writer_and_reader() {
+    : > keytest
+    expect_failure MAPIPC_ERR_NOT_FOUND sysv_reader
+    expect_eq "writer" "$(run sysv_writer)" 'wrote "hello world"'
+    expect_eq "reader" "$(run sysv_reader)" "share mem=hello world"
+    expect_failure MAPIPC_ERR_NOT_FOUND sysv_reader
+    rm keytest
+}
+
+# 004: shmdemo writes, prints, and (new) removes its segment.
+shmdemo_round_trip() {
+    expect_eq "write" "$(run shmdemo 'hello there')" 'writing to segment: "hello there"'
+    expect_eq "read" "$(run shmdemo)" 'segment contains: "hello there"'
+    expect_eq "remove" "$(run shmdemo -r)" "segment removed"
+    expect_failure MAPIPC_ERR_NOT_FOUND shmdemo -r
+    expect_eq "key file mode" "$(mode_of shmdemo.key)" 600
+    rm shmdemo.key
+}
+
+# 004: the mapped-file chat, bounded by end of input.
+chat_write_then_read() {
+    expect_failure MAPIPC_ERR_NOT_FOUND chat chatfile read
+    printf 'hello\nworld\n' | run chat chatfile write
+    expect_eq "read" "$(run chat chatfile read)" "world"
+    expect_eq "mode" "$(mode_of chatfile)" 600
+    rm chatfile
+}
+
+for c in mmap_write_then_read mmap_read_refuses_bad_files mmap_shared_fills_and_shows_mapping \
+         copies_match_byte_for_byte data_file_layout anonymous_sum_is_30 file_writer_and_reader \
+         anonymous_string sysv_writer_and_reader shmdemo_round_trip chat_write_then_read; do
+    case_ "$c"
+done
+exit $failed

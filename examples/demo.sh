@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make demo: a narrated tour built from the seed labs (examples/labs), run
+# in a scratch directory. Usage: demo.sh BIN_DIR (where lab_* and misuse are).
+set -eu
+bin=$(cd "$1" && pwd)
+work=$(mktemp -d)
+# If a step fails, the segment of step 3 must not outlive the demo.
+trap 'cd "$work" && [ -e keytest ] && "$bin/lab_sysv_reader" >/dev/null 2>&1; rm -rf "$work"' EXIT
+cd "$work"
+
+step() { printf '\n== %s\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
+
+step "two processes share a mapped file (seed 000: write.c, read.c)"
+say "\$ mmap_write mapFile     # maps 256 bytes, creating the file 0600 with real blocks"
+say "$("$bin/lab_mmap_write" mapFile)"
+say "\$ mmap_read mapFile      # a second process maps the same file, doubles the number"
+say "$("$bin/lab_mmap_read" mapFile)"
+say "the file now holds: $(head -n 1 mapFile)   (mode $(stat -c %a mapFile))"
+
+step "parent and child share anonymous memory (seed 002)"
+say "the parent writes 10 and 20, a pipe tells the child (no sleep), the child prints the sum:"
+say "$("$bin/lab_anon_sum")"
+
+step "two processes share a System V segment (seed 003: writer, reader)"
+: > keytest
+say "\$ sysv_writer            # ftok(\"keytest\", 100), created mode 0600"
+say "$("$bin/lab_sysv_writer")"
+# ftok's key: project id, low byte of the device, low 16 bits of the inode.
+key=$(( (100 << 24) | (($(stat -c %d keytest) & 0xff) << 16) | ($(stat -c %i keytest) & 0xffff) ))
+say "$(awk -v k="$key" 'NR > 1 && $1 == k { printf "in the kernel: key 0x%08x, id %s, mode %s, %s bytes, attached %s times", k, $2, $3, $4, $7 }' /proc/sysvipc/shm)"
+say "\$ sysv_reader            # prints, detaches, removes"
+say "$("$bin/lab_sysv_reader")"
+say "\$ sysv_reader            # again: the segment is gone, and mapipc says so"
+say "$("$bin/lab_sysv_reader" 2>&1 || true)"
+
+step "the labs' mistakes, made on purpose"
+"$bin/misuse"
+
+printf '\ndemo finished\n'
