@@ -77,6 +77,35 @@ static void sync_checks_its_range(void) {
     CHECK(unlink("f") == 0);
 }
 
+static void advise_checks_range_and_access(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *p = NULL, *r = NULL;
+    size_t len = 4 * (size_t)page;
+    check_write_file("f", "", 0);
+    CHECK_OK(mapipc_map_file("f", 0, len, MAPIPC_WRITE | MAPIPC_CREATE, (void **)&p));
+    CHECK_OK(mapipc_map_file("f", 100, 0, MAPIPC_READ, (void **)&r));
+    if (!p || !r) return;
+    CHECK_OK(mapipc_advise(p, 0, MAPIPC_ADVICE_POPULATE_READ));
+    CHECK_OK(mapipc_advise(p + 1, 10, MAPIPC_ADVICE_POPULATE_WRITE));
+    CHECK_OK(mapipc_advise(p + page, 0, MAPIPC_ADVICE_SEQUENTIAL));
+    CHECK_OK(mapipc_advise(p, len, MAPIPC_ADVICE_RANDOM));
+    CHECK_OK(mapipc_advise(p, len, MAPIPC_ADVICE_WILLNEED));
+    CHECK_OK(mapipc_advise(p, len, MAPIPC_ADVICE_NORMAL));
+    CHECK_OK(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ));
+    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_WRITE), MAPIPC_ERR_PERMISSION_DENIED, EACCES);
+    CHECK_MESSAGE("read-only");
+    CHECK_STATUS(mapipc_advise(p, 0, 6), MAPIPC_ERR_INVALID_ARGUMENT, EINVAL);
+    CHECK_STATUS(mapipc_advise(p, len + 1, MAPIPC_ADVICE_NORMAL), MAPIPC_ERR_OUT_OF_RANGE, ENXIO);
+    CHECK_STATUS(mapipc_advise(p + len, 1, MAPIPC_ADVICE_NORMAL), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+    /* Someone truncates the file under the mapping: populating reports it
+     * instead of the SIGBUS a plain read of the lost pages would raise. */
+    REQUIRE(truncate("f", page) == 0);
+    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ), MAPIPC_ERR_OUT_OF_RANGE, EFAULT);
+    CHECK_OK(mapipc_unmap(r));
+    CHECK_OK(mapipc_unmap(p));
+    CHECK(unlink("f") == 0);
+}
+
 static void region_size_checks_its_arguments(void) {
     void *p = NULL;
     size_t size = 77;
@@ -126,6 +155,7 @@ static void messages_are_per_thread(void) {
 int main(void) {
     RUN(unmap_checks_its_pointer);
     RUN(sync_checks_its_range);
+    RUN(advise_checks_range_and_access);
     RUN(region_size_checks_its_arguments);
     RUN(error_api_never_returns_null);
     RUN(messages_are_per_thread);

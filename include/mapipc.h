@@ -73,6 +73,39 @@
 #define MAPIPC_SYNC_INVALIDATE 4
 
 /**
+ * mapipc_advise(): no special treatment (MADV_NORMAL).
+ */
+#define MAPIPC_ADVICE_NORMAL 0
+
+/**
+ * mapipc_advise(): read ahead aggressively (MADV_SEQUENTIAL).
+ */
+#define MAPIPC_ADVICE_SEQUENTIAL 1
+
+/**
+ * mapipc_advise(): no read-ahead (MADV_RANDOM).
+ */
+#define MAPIPC_ADVICE_RANDOM 2
+
+/**
+ * mapipc_advise(): start reading the range in now (MADV_WILLNEED).
+ */
+#define MAPIPC_ADVICE_WILLNEED 3
+
+/**
+ * mapipc_advise(): map every page now so that reads take no page faults
+ * (MADV_POPULATE_READ, Linux 5.14+). The fastest way into a large mapping
+ * that will be read through.
+ */
+#define MAPIPC_ADVICE_POPULATE_READ 4
+
+/**
+ * mapipc_advise(): map every page now, writable (MADV_POPULATE_WRITE,
+ * Linux 5.14+). MAPIPC_ERR_PERMISSION_DENIED on a read-only region.
+ */
+#define MAPIPC_ADVICE_POPULATE_WRITE 5
+
+/**
  * Result of every fallible mapipc function: `MAPIPC_OK` (0) or one of the
  * `MAPIPC_ERR_*` codes. On failure `errno` is set and
  * `mapipc_last_error()` describes the cause.
@@ -252,6 +285,24 @@ mapipc_status mapipc_unmap(void *addr);
  * None beyond passing a pointer value; it is never dereferenced.
  */
 mapipc_status mapipc_sync(void *addr, size_t length, uint32_t flags);
+
+/**
+ * Advises the kernel how `length` bytes starting at `addr` will be used
+ * (madvise), or populates their page tables now. `addr` may be any
+ * pointer inside a live region (aligned by the library); `length == 0`
+ * means to the end of the region. `advice` is one MAPIPC_ADVICE_* value.
+ *
+ * MAPIPC_ADVICE_POPULATE_READ before reading a large mapping through
+ * replaces one page fault per page with one call. Ranges leaving the
+ * region are MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
+ * MAPIPC_ERR_NOT_MAPPED; an unknown value is MAPIPC_ERR_INVALID_ARGUMENT.
+ * Advice that would discard data (MADV_DONTNEED, MADV_FREE) is not
+ * offered.
+ *
+ * # Safety
+ * None beyond passing a pointer value; it is never dereferenced by mapipc.
+ */
+mapipc_status mapipc_advise(void *addr, size_t length, uint32_t advice);
 
 /**
  * Stores in `*out` the length in bytes of the live region that `addr`

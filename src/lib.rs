@@ -22,6 +22,6 @@ pub mod sysv;
 pub mod ffi;
 
 pub use error::{Error, ErrorKind, Result};
-pub use options::{Access, Create, MapOptions, Sharing, SyncMode, SyncOptions};
+pub use options::{Access, Advice, Create, MapOptions, Sharing, SyncMode, SyncOptions};
 pub use region::{Backing, Region, RegionInfo};
 pub use sys::page_size;

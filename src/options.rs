@@ -116,3 +116,35 @@ impl SyncOptions {
         }
     }
 }
+
+/// How a range of a region will be used (`madvise`). Only advice that
+/// never discards data is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// No special treatment (`MADV_NORMAL`).
+    Normal,
+    /// Read ahead aggressively, drop behind (`MADV_SEQUENTIAL`).
+    Sequential,
+    /// No read-ahead (`MADV_RANDOM`).
+    Random,
+    /// Start reading the range in now (`MADV_WILLNEED`).
+    WillNeed,
+    /// Map every page now, readable, so reads take no faults
+    /// (`MADV_POPULATE_READ`, Linux 5.14).
+    PopulateRead,
+    /// Map every page now, writable (`MADV_POPULATE_WRITE`, Linux 5.14).
+    PopulateWrite,
+}
+
+impl Advice {
+    pub(crate) fn madvise_value(self) -> libc::c_int {
+        match self {
+            Advice::Normal => libc::MADV_NORMAL,
+            Advice::Sequential => libc::MADV_SEQUENTIAL,
+            Advice::Random => libc::MADV_RANDOM,
+            Advice::WillNeed => libc::MADV_WILLNEED,
+            Advice::PopulateRead => libc::MADV_POPULATE_READ,
+            Advice::PopulateWrite => libc::MADV_POPULATE_WRITE,
+        }
+    }
+}

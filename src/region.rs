@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::SyncOptions;
+use crate::options::{Advice, SyncOptions};
 use crate::sys::page_size;
 
 /// What the pages of a region come from; decides how it is synced and freed.
@@ -32,6 +32,8 @@ pub struct RegionInfo {
     /// Bytes the caller asked for.
     len: usize,
     backing: Backing,
+    /// Whether the pages may be written.
+    writable: bool,
 }
 
 // SAFETY: RegionInfo is only numbers describing an address range; it grants
@@ -81,15 +83,20 @@ impl RegionInfo {
         addr >= self.addr() && addr - self.addr() < self.len
     }
 
-    /// Writes back `len` bytes starting `offset` bytes into the region
-    /// (`len == 0`: to the end). Anonymous and System V regions have no file
-    /// behind them: the range is checked, nothing else is done.
-    pub fn sync(&self, offset: usize, len: usize, opts: SyncOptions) -> Result<()> {
+    /// The page-aligned span covering `len` bytes from `offset` bytes into
+    /// the region (`len == 0`: to its end), after checking that the range
+    /// stays inside the caller's bytes. `verb` words the error.
+    fn page_span(
+        &self,
+        verb: &str,
+        offset: usize,
+        len: usize,
+    ) -> Result<(*mut libc::c_void, usize)> {
         if offset >= self.len {
             return Err(Error::new(
                 ErrorKind::OutOfRange,
                 format!(
-                    "cannot sync at offset {offset} of a {}-byte region",
+                    "cannot {verb} at offset {offset} of a {}-byte region",
                     self.len
                 ),
             ));
@@ -99,7 +106,7 @@ impl RegionInfo {
             return Err(Error::new(
                 ErrorKind::OutOfRange,
                 format!(
-                    "cannot sync {len} bytes at offset {offset} of a {}-byte region: \
+                    "cannot {verb} {len} bytes at offset {offset} of a {}-byte region: \
                      the range ends {} bytes past its end",
                     self.len,
                     // Cannot overflow: offset < self.len.
@@ -107,39 +114,69 @@ impl RegionInfo {
                 ),
             ));
         }
-        if self.backing != Backing::File {
-            return Ok(());
-        }
         // Round the start down to its page; that page lies in the mapping
         // because `base` is page-aligned.
         let start = self.lead + offset;
         let aligned = start - start % page_size();
-        let span = start - aligned + len;
-        // SAFETY: [base + aligned, base + aligned + span) lies inside the
-        // mapping described here; msync reads no memory contents, and if a
-        // racing unmap removed the mapping it fails with ENOMEM.
-        let rc = unsafe {
-            libc::msync(
-                self.base.as_ptr().add(aligned).cast(),
-                span,
-                opts.msync_flags(),
-            )
-        };
-        if rc < 0 {
-            let errno = errno::errno().0;
-            let kind = if errno == libc::ENOMEM {
-                ErrorKind::NotMapped
-            } else {
-                ErrorKind::from_errno(errno)
-            };
-            return Err(Error::from_os_as(
-                kind,
-                errno,
-                format!("msync of {span} bytes at {:p} failed", self.as_ptr()),
-            ));
+        // wrapping_add: only an address is formed here, never dereferenced.
+        let ptr = self.base.as_ptr().wrapping_add(aligned).cast();
+        Ok((ptr, start - aligned + len))
+    }
+
+    /// Writes back `len` bytes starting `offset` bytes into the region
+    /// (`len == 0`: to the end). Anonymous and System V regions have no file
+    /// behind them: the range is checked, nothing else is done.
+    pub fn sync(&self, offset: usize, len: usize, opts: SyncOptions) -> Result<()> {
+        let (ptr, span) = self.page_span("sync", offset, len)?;
+        if self.backing != Backing::File {
+            return Ok(());
+        }
+        // SAFETY: [ptr, ptr + span) lies inside the mapping described here;
+        // msync reads no memory contents, and if a racing unmap removed the
+        // mapping it fails with ENOMEM.
+        if unsafe { libc::msync(ptr, span, opts.msync_flags()) } < 0 {
+            return Err(range_error("msync", span, ptr));
         }
         Ok(())
     }
+
+    /// Tells the kernel how `len` bytes from `offset` will be used
+    /// (`madvise`), or populates their page tables now so that later
+    /// accesses take no faults.
+    pub fn advise(&self, offset: usize, len: usize, advice: Advice) -> Result<()> {
+        let (ptr, span) = self.page_span("advise", offset, len)?;
+        if advice == Advice::PopulateWrite && !self.writable {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "cannot populate {span} bytes at {ptr:p} for writing: the region is read-only"
+                ),
+            ));
+        }
+        // SAFETY: [ptr, ptr + span) lies inside the mapping described here;
+        // none of the advice values used discards data, and populating only
+        // faults pages in with the access the mapping already allows.
+        if unsafe { libc::madvise(ptr, span, advice.madvise_value()) } < 0 {
+            return Err(range_error("madvise", span, ptr));
+        }
+        Ok(())
+    }
+}
+
+// ENOMEM from msync or madvise means the range is no longer mapped: a racing
+// unmap in another thread.
+fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
+    let errno = errno::errno().0;
+    let kind = match errno {
+        libc::ENOMEM => ErrorKind::NotMapped,
+        libc::EFAULT => ErrorKind::OutOfRange,
+        _ => ErrorKind::from_errno(errno),
+    };
+    Error::from_os_as(
+        kind,
+        errno,
+        format!("{call} of {span} bytes at {ptr:p} failed"),
+    )
 }
 
 /// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
@@ -188,13 +225,19 @@ impl Region {
                 lead,
                 len,
                 backing,
+                writable: prot & libc::PROT_WRITE != 0,
             },
         })
     }
 
     /// Takes ownership of a System V attachment at `base` of a segment of
     /// `seg_size` bytes, of which the caller asked for `len`.
-    pub(crate) fn from_shmat(base: NonNull<u8>, len: usize, seg_size: usize) -> Region {
+    pub(crate) fn from_shmat(
+        base: NonNull<u8>,
+        len: usize,
+        seg_size: usize,
+        writable: bool,
+    ) -> Region {
         Region {
             info: RegionInfo {
                 base,
@@ -202,6 +245,7 @@ impl Region {
                 lead: 0,
                 len,
                 backing: Backing::SysV,
+                writable,
             },
         }
     }
@@ -229,6 +273,11 @@ impl Region {
     /// See [`RegionInfo::sync`].
     pub fn sync(&self, offset: usize, len: usize, opts: SyncOptions) -> Result<()> {
         self.info.sync(offset, len, opts)
+    }
+
+    /// See [`RegionInfo::advise`].
+    pub fn advise(&self, offset: usize, len: usize, advice: Advice) -> Result<()> {
+        self.info.advise(offset, len, advice)
     }
 
     /// Unmaps (or detaches) the region. On failure the region is handed back

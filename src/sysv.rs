@@ -150,7 +150,12 @@ pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Res
     let base = NonNull::new(ptr.cast::<u8>())
         .ok_or_else(|| undo(Error::new(ErrorKind::System, "shmat returned NULL")))?;
     let len = if size == 0 { seg_size } else { size };
-    Ok(Region::from_shmat(base, len, seg_size))
+    Ok(Region::from_shmat(
+        base,
+        len,
+        seg_size,
+        opts.access == Access::ReadWrite,
+    ))
 }
 
 /// Marks the segment of `path` / `proj_id` for removal: it disappears when

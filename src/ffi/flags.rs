@@ -2,7 +2,7 @@
 //! Unknown bits and contradictions are refused here, with the bits named.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, Create, MapOptions, Sharing, SyncMode, SyncOptions};
+use crate::options::{Access, Advice, Create, MapOptions, Sharing, SyncMode, SyncOptions};
 
 /// Pages readable.
 pub const MAPIPC_READ: u32 = 0x1;
@@ -24,6 +24,22 @@ pub const MAPIPC_SYNC_BLOCKING: u32 = 0x1;
 pub const MAPIPC_SYNC_ASYNC: u32 = 0x2;
 /// msync(MS_INVALIDATE): also invalidate other mappings of the same file.
 pub const MAPIPC_SYNC_INVALIDATE: u32 = 0x4;
+
+/// mapipc_advise(): no special treatment (MADV_NORMAL).
+pub const MAPIPC_ADVICE_NORMAL: u32 = 0;
+/// mapipc_advise(): read ahead aggressively (MADV_SEQUENTIAL).
+pub const MAPIPC_ADVICE_SEQUENTIAL: u32 = 1;
+/// mapipc_advise(): no read-ahead (MADV_RANDOM).
+pub const MAPIPC_ADVICE_RANDOM: u32 = 2;
+/// mapipc_advise(): start reading the range in now (MADV_WILLNEED).
+pub const MAPIPC_ADVICE_WILLNEED: u32 = 3;
+/// mapipc_advise(): map every page now so that reads take no page faults
+/// (MADV_POPULATE_READ, Linux 5.14+). The fastest way into a large mapping
+/// that will be read through.
+pub const MAPIPC_ADVICE_POPULATE_READ: u32 = 4;
+/// mapipc_advise(): map every page now, writable (MADV_POPULATE_WRITE,
+/// Linux 5.14+). MAPIPC_ERR_PERMISSION_DENIED on a read-only region.
+pub const MAPIPC_ADVICE_POPULATE_WRITE: u32 = 5;
 
 const MAP_KNOWN: u32 =
     MAPIPC_READ | MAPIPC_WRITE | MAPIPC_PRIVATE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE;
@@ -107,6 +123,23 @@ pub(crate) fn sync_options(flags: u32) -> Result<SyncOptions> {
     Ok(SyncOptions {
         mode,
         invalidate: flags & MAPIPC_SYNC_INVALIDATE != 0,
+    })
+}
+
+/// Decodes an advice value.
+pub(crate) fn advice(value: u32) -> Result<Advice> {
+    Ok(match value {
+        MAPIPC_ADVICE_NORMAL => Advice::Normal,
+        MAPIPC_ADVICE_SEQUENTIAL => Advice::Sequential,
+        MAPIPC_ADVICE_RANDOM => Advice::Random,
+        MAPIPC_ADVICE_WILLNEED => Advice::WillNeed,
+        MAPIPC_ADVICE_POPULATE_READ => Advice::PopulateRead,
+        MAPIPC_ADVICE_POPULATE_WRITE => Advice::PopulateWrite,
+        other => {
+            return Err(invalid(format!(
+                "unknown advice {other} (known: MAPIPC_ADVICE_NORMAL .. MAPIPC_ADVICE_POPULATE_WRITE = 0..5)"
+            )))
+        }
     })
 }
 

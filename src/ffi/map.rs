@@ -131,6 +131,33 @@ pub unsafe extern "C" fn mapipc_sync(
     })
 }
 
+/// Advises the kernel how `length` bytes starting at `addr` will be used
+/// (madvise), or populates their page tables now. `addr` may be any
+/// pointer inside a live region (aligned by the library); `length == 0`
+/// means to the end of the region. `advice` is one MAPIPC_ADVICE_* value.
+///
+/// MAPIPC_ADVICE_POPULATE_READ before reading a large mapping through
+/// replaces one page fault per page with one call. Ranges leaving the
+/// region are MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
+/// MAPIPC_ERR_NOT_MAPPED; an unknown value is MAPIPC_ERR_INVALID_ARGUMENT.
+/// Advice that would discard data (MADV_DONTNEED, MADV_FREE) is not
+/// offered.
+///
+/// # Safety
+/// None beyond passing a pointer value; it is never dereferenced by mapipc.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_advise(
+    addr: *mut c_void,
+    length: usize,
+    advice: u32,
+) -> mapipc_status {
+    call(|| {
+        let advice = flags::advice(advice)?;
+        let info = registry::lookup_containing(addr as usize)?;
+        info.advise(addr as usize - info.addr(), length, advice)
+    })
+}
+
 /// Stores in `*out` the length in bytes of the live region that `addr`
 /// starts, as it was asked for (not rounded to pages); for a segment
 /// attached with size 0, the segment's whole size. An `addr` that does not
