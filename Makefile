@@ -157,3 +157,12 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
 
 $(B)/c_tests/static/misuse: $(B)/examples/misuse
 	@cp $< $@
+
+$(B)/bench: benches/bench.c include/mapipc.h $(LIB)/libmapipc.a
+	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE) -lm
+
+# Side by side with the raw calls, cp, read(2) and pipes; rewrites
+# benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short run.
+bench: lib $(B)/bench
+	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
+	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

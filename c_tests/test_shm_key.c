@@ -151,6 +151,29 @@ static void attach_counts_and_removal(void) {
     CHECK(unlink("keyfile") == 0);
 }
 
+static void remove_by_region(void) {
+    char *a = NULL;
+    void *anon = NULL;
+    check_write_file("keyfile", "k", 1);
+    CHECK_OK(mapipc_shm_open_key("keyfile", 6, 4096, MAPIPC_WRITE | MAPIPC_CREATE, (void **)&a));
+    if (!a) { scrub("keyfile", 6); unlink("keyfile"); return; }
+    int id = segment_id("keyfile", 6);
+    CHECK_OK(mapipc_shm_remove_region(a));
+    CHECK(segment_id("keyfile", 6) == -1);
+    strcpy(a, "still attached");
+    struct shmid_ds ds;
+    CHECK(shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_nattch == 1);
+    CHECK_STATUS(mapipc_shm_remove_region(a + 1), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+    CHECK_OK(mapipc_unmap(a));
+    CHECK(shmctl(id, IPC_STAT, &ds) == -1);
+    CHECK_STATUS(mapipc_shm_remove_region(a), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+    CHECK_OK(mapipc_map_anonymous(100, MAPIPC_WRITE, &anon));
+    CHECK_STATUS(mapipc_shm_remove_region(anon), MAPIPC_ERR_INVALID_ARGUMENT, EINVAL);
+    CHECK_MESSAGE("not a System V segment");
+    CHECK_OK(mapipc_unmap(anon));
+    CHECK(unlink("keyfile") == 0);
+}
+
 static void read_only_attach_is_read_only(void) {
     char *w = NULL, *r = NULL;
     check_write_file("keyfile", "k", 1);
@@ -216,6 +239,7 @@ int main(int argc, char **argv) {
     RUN(missing_segment_is_not_found);
     RUN(create_open_and_sizes);
     RUN(attach_counts_and_removal);
+    RUN(remove_by_region);
     RUN(read_only_attach_is_read_only);
     RUN(failures_leave_no_segment);
     RUN(processes_exchange_by_key);

@@ -356,6 +356,18 @@ mapipc_status mapipc_shm_open_key(const char *path,
 mapipc_status mapipc_shm_remove_key(const char *path, int proj_id);
 
 /**
+ * Marks the System V segment that the live region `addr` is attached to
+ * for deletion, like mapipc_shm_remove_key() but without looking the key
+ * up again: call it, then mapipc_unmap(addr), and the segment is gone.
+ * `addr` must start a live region (MAPIPC_ERR_NOT_MAPPED otherwise) made
+ * by mapipc_shm_open_key() (MAPIPC_ERR_INVALID_ARGUMENT otherwise).
+ *
+ * # Safety
+ * None beyond passing a pointer value; it is never dereferenced.
+ */
+mapipc_status mapipc_shm_remove_region(const void *addr);
+
+/**
  * Opens the POSIX shared memory object `name` (shm_open) and maps it;
  * `*out` points at its first byte.
  *

@@ -1,7 +1,7 @@
 //! Mapping regular files: every check that turns a later SIGBUS or SIGSEGV
 //! into an error now, and the undo that leaves nothing behind on failure.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -23,7 +23,15 @@ const CREATE_MODE: libc::mode_t = 0o600;
 /// A failed call leaves no file it created, no extension, no mapping and no
 /// descriptor behind.
 pub fn map_file(path: &Path, offset: u64, length: usize, opts: MapOptions) -> Result<Region> {
-    let cpath = sys::c_path(path)?;
+    map_file_c(&sys::c_path(path)?, offset, length, opts)
+}
+
+/// [`map_file`] for a path that is already a C string (saves a copy).
+pub fn map_file_c(cpath: &CStr, offset: u64, length: usize, opts: MapOptions) -> Result<Region> {
+    if cpath.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, "the path is empty"));
+    }
+    let path = sys::path_of(cpath);
     let shown = path.display();
 
     let offset_i64 = i64::try_from(offset).map_err(|_| {
@@ -51,10 +59,10 @@ pub fn map_file(path: &Path, offset: u64, length: usize, opts: MapOptions) -> Re
         Some(end)
     };
 
-    let (fd, created) = open_for_map(&cpath, path, opts)?;
+    let (fd, created) = open_for_map(cpath, path, opts)?;
     let mut undo = Undo {
         fd: &fd,
-        cpath: &cpath,
+        cpath,
         created,
         restore_size: None,
     };
@@ -180,7 +188,7 @@ pub fn map_file(path: &Path, offset: u64, length: usize, opts: MapOptions) -> Re
 /// Opens with the least access the request needs. Returns whether this call
 /// created the file. Never blocks on a FIFO (`O_NONBLOCK`) and never
 /// acquires a controlling terminal (`O_NOCTTY`).
-fn open_for_map(cpath: &CString, path: &Path, opts: MapOptions) -> Result<(OwnedFd, bool)> {
+fn open_for_map(cpath: &CStr, path: &Path, opts: MapOptions) -> Result<(OwnedFd, bool)> {
     // Shared writable mappings need a read-write descriptor; creating or
     // extending needs one too. Copy-on-write of a read-only file does not.
     let rw = opts.create != Create::Never
@@ -207,7 +215,7 @@ fn open_for_map(cpath: &CString, path: &Path, opts: MapOptions) -> Result<(Owned
 /// Undoes what a failing `map_file` did to the file system.
 struct Undo<'a> {
     fd: &'a OwnedFd,
-    cpath: &'a CString,
+    cpath: &'a CStr,
     created: bool,
     restore_size: Option<i64>,
 }

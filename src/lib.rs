@@ -12,6 +12,7 @@ pub mod anon;
 pub mod error;
 pub mod file;
 pub mod options;
+mod place;
 pub mod posix_shm;
 pub mod region;
 pub mod registry;

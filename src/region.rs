@@ -1,7 +1,7 @@
 //! A live mapping owned by Rust: where it starts, how long it is, what is
 //! behind it, and how to give it back.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -16,7 +16,10 @@ pub enum Backing {
     /// Anonymous memory: nothing to sync.
     Anonymous,
     /// A System V segment attached with `shmat`: freed with `shmdt`.
-    SysV,
+    SysV {
+        /// The segment's identifier, for removing it by region.
+        id: i32,
+    },
 }
 
 /// Where a region lies and what is behind it: a plain copy that can be
@@ -201,22 +204,20 @@ impl Region {
     ) -> std::result::Result<Region, i32> {
         debug_assert!(lead < page_size() && len > 0);
         let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
-        let raw_fd = fd.map_or(-1, |f| f.as_raw_fd());
-        // SAFETY: a NULL hint lets the kernel pick an unused range, so no
-        // existing memory is replaced; the result is checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                prot,
-                flags,
-                raw_fd,
-                file_offset,
-            )
+        let ptr = match fd {
+            Some(fd) => crate::place::mmap_file(fd, file_offset, map_len, prot, flags)?,
+            None => {
+                // SAFETY: a NULL hint lets the kernel pick an unused range,
+                // so no existing memory is replaced; checked for MAP_FAILED.
+                let p = unsafe {
+                    libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, file_offset)
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(errno::errno().0);
+                }
+                p
+            }
         };
-        if ptr == libc::MAP_FAILED {
-            return Err(errno::errno().0);
-        }
         let base = NonNull::new(ptr.cast()).ok_or(libc::EFAULT)?;
         Ok(Region {
             info: RegionInfo {
@@ -233,6 +234,7 @@ impl Region {
     /// Takes ownership of a System V attachment at `base` of a segment of
     /// `seg_size` bytes, of which the caller asked for `len`.
     pub(crate) fn from_shmat(
+        id: i32,
         base: NonNull<u8>,
         len: usize,
         seg_size: usize,
@@ -244,7 +246,7 @@ impl Region {
                 map_len: seg_size,
                 lead: 0,
                 len,
-                backing: Backing::SysV,
+                backing: Backing::SysV { id },
                 writable,
             },
         }
@@ -303,7 +305,7 @@ impl Region {
         let (rc, what) = match info.backing {
             // SAFETY: base was returned by shmat and is detached only here,
             // once: release runs from unmap (which then forgets self) or drop.
-            Backing::SysV => (unsafe { libc::shmdt(info.base.as_ptr().cast()) }, "shmdt"),
+            Backing::SysV { .. } => (unsafe { libc::shmdt(info.base.as_ptr().cast()) }, "shmdt"),
             // SAFETY: [base, base + map_len) is exactly the mapping mmap
             // created for this Region, unmapped only here, once.
             _ => (

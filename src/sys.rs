@@ -1,6 +1,6 @@
 //! Small helpers around libc shared by the mapping modules.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -36,10 +36,15 @@ pub fn c_path(path: &Path) -> Result<CString> {
     })
 }
 
+/// A C path as a `Path`, for messages and Rust APIs.
+pub fn path_of(path: &CStr) -> &Path {
+    Path::new(OsStr::from_bytes(path.to_bytes()))
+}
+
 /// `open(2)` with `O_CLOEXEC` always added; returns the raw errno on failure
 /// so that callers can word the message for their context.
 pub fn open(
-    path: &CString,
+    path: &CStr,
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> std::result::Result<OwnedFd, i32> {

@@ -7,19 +7,39 @@ use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Access, Create, MapOptions, Sharing};
-use crate::region::Region;
+use crate::region::{Backing, Region, RegionInfo};
 use crate::sys;
 
 // Mode of segments mapipc creates: only the owner may read and write.
 const CREATE_MODE: libc::c_int = 0o600;
 
-/// A System V key with what it was made from, for messages.
+/// A System V key; shown in hex, as ipcs shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key(pub libc::key_t);
 
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:#010x}", self.0 as u32)
+    }
+}
+
+/// Names a segment in messages; formatted only when a message is made, so
+/// the success path (measured against raw shmget/shmat) does not pay for it.
+struct Described<'a> {
+    key: Key,
+    path: &'a Path,
+    proj_id: i32,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "segment {} (\"{}\", project id {})",
+            self.key,
+            self.path.display(),
+            self.proj_id
+        )
     }
 }
 
@@ -54,8 +74,7 @@ pub fn key_for(path: &Path, proj_id: i32) -> Result<Key> {
 /// for System V segments: [`Sharing::Private`] is refused.
 pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Result<Region> {
     let key = key_for(path, proj_id)?;
-    let shown = path.display();
-    let what = format!("segment {key} (\"{shown}\", project id {proj_id})");
+    let what = Described { key, path, proj_id };
     if opts.sharing == Sharing::Private {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -151,6 +170,7 @@ pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Res
         .ok_or_else(|| undo(Error::new(ErrorKind::System, "shmat returned NULL")))?;
     let len = if size == 0 { seg_size } else { size };
     Ok(Region::from_shmat(
+        id,
         base,
         len,
         seg_size,
@@ -158,14 +178,34 @@ pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Res
     ))
 }
 
+/// Marks the segment a region is attached to for removal: like
+/// [`remove_key`] without looking the key up again. Regions of other kinds
+/// are `InvalidArgument`.
+pub fn remove_attached(region: &RegionInfo) -> Result<()> {
+    let Backing::SysV { id } = region.backing() else {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the region at {:p} is not a System V segment",
+                region.as_ptr()
+            ),
+        ));
+    };
+    // SAFETY: IPC_RMID takes no buffer.
+    if unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
+        return Err(Error::last_os(format!(
+            "cannot remove System V segment id {id} (attached at {:p})",
+            region.as_ptr()
+        )));
+    }
+    Ok(())
+}
+
 /// Marks the segment of `path` / `proj_id` for removal: it disappears when
 /// the last process detaches. A missing segment is `NotFound`.
 pub fn remove_key(path: &Path, proj_id: i32) -> Result<()> {
     let key = key_for(path, proj_id)?;
-    let what = format!(
-        "segment {key} (\"{}\", project id {proj_id})",
-        path.display()
-    );
+    let what = Described { key, path, proj_id };
     // SAFETY: shmget only reads its integer arguments.
     let id = unsafe { libc::shmget(key.0, 0, 0) };
     if id < 0 {

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{call, call_for_region, path_arg, Out};
+use super::boundary::{call, call_for_region, str_arg, Out};
 use super::flags;
 use super::status::mapipc_status;
 use crate::error::Error;
@@ -48,8 +48,8 @@ pub unsafe extern "C" fn mapipc_map_file(
     // SAFETY: the caller's promises above.
     unsafe {
         call_for_region(out, || {
-            let path = path_arg(path, "path")?;
-            file::map_file(path, offset, length, flags::map_options(flags)?)
+            let path = str_arg(path, "path")?;
+            file::map_file_c(path, offset, length, flags::map_options(flags)?)
         })
     }
 }

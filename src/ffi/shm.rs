@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void};
 use super::boundary::{call, call_for_region, path_arg, str_arg};
 use super::flags;
 use super::status::mapipc_status;
-use crate::{posix_shm, sysv};
+use crate::{posix_shm, registry, sysv};
 
 /// Opens the System V shared memory segment named by `ftok(path, proj_id)`
 /// and attaches it; `*out` points at its first byte.
@@ -62,6 +62,19 @@ pub unsafe extern "C" fn mapipc_shm_remove_key(
         let path = unsafe { path_arg(path, "path") }?;
         sysv::remove_key(path, proj_id)
     })
+}
+
+/// Marks the System V segment that the live region `addr` is attached to
+/// for deletion, like mapipc_shm_remove_key() but without looking the key
+/// up again: call it, then mapipc_unmap(addr), and the segment is gone.
+/// `addr` must start a live region (MAPIPC_ERR_NOT_MAPPED otherwise) made
+/// by mapipc_shm_open_key() (MAPIPC_ERR_INVALID_ARGUMENT otherwise).
+///
+/// # Safety
+/// None beyond passing a pointer value; it is never dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_shm_remove_region(addr: *const c_void) -> mapipc_status {
+    call(|| sysv::remove_attached(&registry::lookup_start(addr as usize)?))
 }
 
 /// Opens the POSIX shared memory object `name` (shm_open) and maps it;
