@@ -37,7 +37,7 @@ C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
 C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
 
 .PHONY: all lib header header-check header-compile symbols test rust-test \
-        c-test install uninstall install-test demo bench clean FORCE
+        c-test install uninstall install-test demo demo-test bench clean FORCE
 
 all: lib header
 
@@ -103,7 +103,13 @@ rust-test:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 
-test: rust-test header-compile symbols install-test c-test
+test: rust-test header-compile symbols install-test demo-test c-test
+
+# README's first command must keep working.
+demo-test: lib
+	@$(MAKE) --no-print-directory -s demo > $(B)/demo.log 2>&1 && grep -q '^demo finished$$' $(B)/demo.log \
+	  || { cat $(B)/demo.log; echo "make demo failed"; exit 1; }
+	@echo "demo: make demo runs to the end"
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

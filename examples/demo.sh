@@ -5,7 +5,7 @@ set -eu
 bin=$(cd "$1" && pwd)
 work=$(mktemp -d)
 # If a step fails, the segment of step 3 must not outlive the demo.
-trap 'cd "$work" && [ -e keytest ] && "$bin/lab_sysv_reader" >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap '(cd "$work" && [ -e keytest ] && "$bin/lab_sysv_reader" >/dev/null 2>&1) || true; rm -rf "$work"' EXIT
 cd "$work"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -33,6 +33,7 @@ say "\$ sysv_reader            # prints, detaches, removes"
 say "$("$bin/lab_sysv_reader")"
 say "\$ sysv_reader            # again: the segment is gone, and mapipc says so"
 say "$("$bin/lab_sysv_reader" 2>&1 || true)"
+rm keytest
 
 step "the labs' mistakes, made on purpose"
 "$bin/misuse"
