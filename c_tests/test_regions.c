@@ -39,6 +39,33 @@ static void unmap_checks_its_pointer(void) {
     CHECK(size == 0);
 }
 
+/* A region unmapped behind mapipc's back (raw munmap) leaves a stale
+ * entry; a new region the kernel places over it replaces that entry
+ * instead of being confused with it. */
+static void raw_munmap_does_not_confuse_the_registry(void) {
+    char *old = NULL, *fresh = NULL;
+    CHECK_OK(mapipc_map_anonymous(8192, MAPIPC_READ | MAPIPC_WRITE, (void **)&old));
+    REQUIRE(old != NULL);
+    REQUIRE(munmap(old, 8192) == 0);
+    CHECK_OK(mapipc_map_anonymous(4096, MAPIPC_READ | MAPIPC_WRITE, (void **)&fresh));
+    REQUIRE(fresh != NULL);
+    fresh[0] = 1;
+    size_t size = 0;
+    CHECK_OK(mapipc_region_size(fresh, &size));
+    CHECK(size == 4096);
+    /* The kernel reuses the freed range top-down: the new region lies in
+     * the old one's place. */
+    CHECK(fresh >= old && fresh < old + 8192);
+    if (fresh != old) {
+        /* The stale entry is gone: the old pointer names nothing, and
+         * unmapping it cannot take the new region with it. */
+        CHECK_STATUS(mapipc_unmap(old), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+        CHECK_STATUS(mapipc_region_size(old, &size), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+    }
+    fresh[4095] = 2;
+    CHECK_OK(mapipc_unmap(fresh));
+}
+
 static void sync_checks_its_range(void) {
     long page = sysconf(_SC_PAGESIZE);
     char *p = NULL;
@@ -154,6 +181,7 @@ static void messages_are_per_thread(void) {
 
 int main(void) {
     RUN(unmap_checks_its_pointer);
+    RUN(raw_munmap_does_not_confuse_the_registry);
     RUN(sync_checks_its_range);
     RUN(advise_checks_range_and_access);
     RUN(region_size_checks_its_arguments);

@@ -132,11 +132,20 @@ mod tests {
 
     #[test]
     fn large_mappings_are_congruent_to_their_offset() {
-        let dir = std::env::temp_dir().join(format!("mapipc-place-{}", std::process::id()));
-        let mut f = std::fs::File::create(&dir).unwrap();
+        // Removed on drop, so a failing assertion leaves no file behind.
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let file =
+            Remove(std::env::temp_dir().join(format!("mapipc-place-{}", std::process::id())));
+        let dir = &file.0;
+        let mut f = std::fs::File::create(dir).unwrap();
         f.write_all(&vec![7u8; 8 << 20]).unwrap();
         drop(f);
-        let fd: OwnedFd = std::fs::File::open(&dir).unwrap().into();
+        let fd: OwnedFd = std::fs::File::open(dir).unwrap().into();
         let mut live = Vec::new();
         // Several live at once, so that hints are taken and the
         // reservation path runs too.
@@ -156,6 +165,5 @@ mod tests {
         }
         let small = mmap_file(&fd, 0, 4096, libc::PROT_READ, libc::MAP_SHARED).unwrap();
         unmap(small, 4096);
-        std::fs::remove_file(&dir).unwrap();
     }
 }

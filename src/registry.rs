@@ -42,8 +42,9 @@ extern "C" fn after_fork() {
     unsafe { libc::pthread_mutex_unlock(REGISTRY.lock.get()) };
 }
 
-/// The table, locked for as long as this value lives.
-struct Locked(());
+/// The table, locked for as long as this value lives. Not `Send`: a pthread
+/// mutex must be unlocked by the thread that locked it.
+struct Locked(std::marker::PhantomData<*const ()>);
 
 impl Locked {
     fn new() -> Locked {
@@ -57,7 +58,7 @@ impl Locked {
         // default mutex only fails to lock on deadlock, which cannot happen
         // because no code path locks it twice.
         unsafe { libc::pthread_mutex_lock(REGISTRY.lock.get()) };
-        Locked(())
+        Locked(std::marker::PhantomData)
     }
 
     fn regions(&mut self) -> &mut BTreeMap<usize, Region> {
