@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
-use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -95,8 +94,9 @@ pub extern "C" fn mapipc_version() -> *const c_char {
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string.
 pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a Path> {
+    // SAFETY: the caller's promise, passed on unchanged.
     let s = unsafe { str_arg(ptr, what) }?;
-    Ok(Path::new(std::ffi::OsStr::from_bytes(s.to_bytes())))
+    Ok(crate::sys::path_of(s))
 }
 
 /// Reads a C string argument: NULL and "" are refused.
