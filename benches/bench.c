@@ -716,7 +716,7 @@ static void write_outputs(const char *csv, const char *svg) {
     /* Horizontal bars on a log scale from 1/8 to 8, a line at 1. */
     f = fopen(svg, "w");
     if (!f) die(svg);
-    int w = 900, left = 380, bar_h = 18, top = 50, plot = w - left - 30;
+    int w = 1000, left = 450, bar_h = 18, top = 50, plot = w - left - 30;
     int h = top + nrows * (bar_h + 6) + 40;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", w, h);
