@@ -93,6 +93,14 @@ fn anonymous_and_posix_regions() {
     drop(region);
 
     let name = posix_shm::name(&format!("/mapipc-core-{}", std::process::id())).unwrap();
+    // Unlinks the object even if an assertion below fails.
+    struct Unlink<'a>(&'a std::ffi::CStr);
+    impl Drop for Unlink<'_> {
+        fn drop(&mut self) {
+            let _ = posix_shm::unlink_name(self.0);
+        }
+    }
+    let _cleanup = Unlink(&name);
     let opts = MapOptions::read_write().create(Create::Exclusive);
     let region = posix_shm::open_name(&name, 4096, opts).unwrap();
     let again = posix_shm::open_name(&name, 4096, opts).unwrap_err();
