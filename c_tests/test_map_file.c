@@ -112,6 +112,11 @@ static void empty_file_is_refused(void) {
                  MAPIPC_ERR_EMPTY_FILE, EINVAL);
     CHECK(file_size("test") == 0);
     CHECK(unlink("test") == 0);
+    /* A missing file with CREATE but no length: created, found empty,
+     * removed again. */
+    CHECK_STATUS(mapipc_map_file("never", 0, 0, MAPIPC_WRITE | MAPIPC_CREATE, &p),
+                 MAPIPC_ERR_EMPTY_FILE, EINVAL);
+    CHECK(access("never", F_OK) != 0 && errno == ENOENT);
 }
 
 static void ranges_past_the_end_are_refused(void) {
