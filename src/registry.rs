@@ -143,11 +143,6 @@ pub fn lookup_containing(addr: usize) -> Result<RegionInfo> {
     }
 }
 
-/// Number of live regions (for tests and diagnostics).
-pub fn len() -> usize {
-    Locked::new().regions().len()
-}
-
 fn not_a_start(addr: usize, around: Option<RegionInfo>) -> Error {
     let message = match around {
         Some(info) => format!(

@@ -34,8 +34,7 @@ pub const MAPIPC_ADVICE_RANDOM: u32 = 2;
 /// mapipc_advise(): start reading the range in now (MADV_WILLNEED).
 pub const MAPIPC_ADVICE_WILLNEED: u32 = 3;
 /// mapipc_advise(): map every page now so that reads take no page faults
-/// (MADV_POPULATE_READ, Linux 5.14+). The fastest way into a large mapping
-/// that will be read through.
+/// (MADV_POPULATE_READ, Linux 5.14+).
 pub const MAPIPC_ADVICE_POPULATE_READ: u32 = 4;
 /// mapipc_advise(): map every page now, writable (MADV_POPULATE_WRITE,
 /// Linux 5.14+). MAPIPC_ERR_PERMISSION_DENIED on a read-only region.
