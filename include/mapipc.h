@@ -30,6 +30,16 @@
 #define MAX_NAME_LEN 255
 
 /**
+ * Size in bytes of a mutex in memory.
+ */
+#define SharedMutex_SIZE 64
+
+/**
+ * Alignment a mutex needs.
+ */
+#define SharedMutex_ALIGN 8
+
+/**
  * Pages readable.
  */
 #define MAPIPC_READ 1
@@ -111,6 +121,16 @@
  */
 typedef int32_t mapipc_status;
 
+/**
+ * A robust mutex shared by every thread of every process that maps the
+ * memory holding it. 64 bytes, 8-byte aligned; place it in a mapipc region
+ * (anonymous, file, POSIX or System V), zero-filled, then call
+ * mapipc_mutex_init(). Never copy it: the bytes are the lock.
+ */
+typedef struct mapipc_mutex {
+  uint64_t opaque[8];
+} mapipc_mutex;
+
 
 
 /**
@@ -184,6 +204,55 @@ typedef int32_t mapipc_status;
  * errno ENOTRECOVERABLE. Please report it with the message.
  */
 #define MAPIPC_ERR_INTERNAL 12
+
+/**
+ * A wait, lock, send or receive did not complete within its timeout.
+ * errno ETIMEDOUT, or EAGAIN when the timeout was 0 (one try, no wait).
+ */
+#define MAPIPC_ERR_TIMED_OUT 13
+
+/**
+ * The lock is now held by the caller, but its previous holder (a thread or
+ * process) ended while holding it. Repair the data it protects, call
+ * mapipc_mutex_consistent(), then unlock. errno EOWNERDEAD.
+ */
+#define MAPIPC_ERR_OWNER_DIED 14
+
+/**
+ * The lock was unlocked after an owner death without
+ * mapipc_mutex_consistent(); every later lock fails so. errno
+ * ENOTRECOVERABLE.
+ */
+#define MAPIPC_ERR_NOT_RECOVERABLE 15
+
+/**
+ * The calling thread already holds this lock. errno EDEADLK.
+ */
+#define MAPIPC_ERR_DEADLOCK 16
+
+/**
+ * Another thread or process is sending (or receiving) on this channel
+ * right now. errno EBUSY.
+ */
+#define MAPIPC_ERR_BUSY 17
+
+/**
+ * A message larger than the channel can ever hold, or a receive buffer
+ * smaller than the next message (which stays queued). errno EMSGSIZE.
+ */
+#define MAPIPC_ERR_TOO_LARGE 18
+
+/**
+ * The channel was closed, or the process on the other side died.
+ * errno EPIPE.
+ */
+#define MAPIPC_ERR_CLOSED 19
+
+/**
+ * The file behind a region shrank (or could not be read) under the bytes
+ * touched. errno EFAULT or EIO.
+ */
+#define MAPIPC_ERR_TRUNCATED 20
 
 #ifdef __cplusplus
 extern "C" {
@@ -401,6 +470,100 @@ mapipc_status mapipc_shm_unlink_name(const char *name);
  * "MAPIPC_UNKNOWN_STATUS".
  */
 const char *mapipc_status_name(mapipc_status status);
+
+/**
+ * Makes the zero-filled memory at `m` a mutex usable by every process that
+ * maps it.
+ *
+ * Safe to race: any number of threads and processes may call it on the
+ * same zeroed bytes at once; exactly one initialises and all return
+ * MAPIPC_OK. On an already initialised mutex it returns MAPIPC_OK and
+ * changes nothing (a held lock stays held). Non-zero bytes that are not a
+ * mapipc mutex are MAPIPC_ERR_INVALID_ARGUMENT; NULL or misaligned is
+ * MAPIPC_ERR_INVALID_ARGUMENT; memory in no live region is
+ * MAPIPC_ERR_NOT_MAPPED; a mutex reaching past its region's end is
+ * MAPIPC_ERR_OUT_OF_RANGE; a read-only region is
+ * MAPIPC_ERR_PERMISSION_DENIED.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked against the live
+ * regions before use.
+ */
+mapipc_status mapipc_mutex_init(struct mapipc_mutex *m);
+
+/**
+ * Locks the mutex, waiting at most `timeout_ns` nanoseconds
+ * (CLOCK_MONOTONIC; 0: try once; negative: wait for ever).
+ *
+ * MAPIPC_OK: the caller holds it.
+ * MAPIPC_ERR_OWNER_DIED: the caller holds it, but the previous holder's
+ * thread or process ended while holding it (also when that process is a
+ * zombie not yet reaped, even by the caller). Repair the data it guards,
+ * call mapipc_mutex_consistent(), then unlock; unlocking without that
+ * makes the mutex unrecoverable for everyone.
+ * MAPIPC_ERR_NOT_RECOVERABLE: it was unlocked after an owner death without
+ * being made consistent; it can never be locked again.
+ * MAPIPC_ERR_TIMED_OUT: not acquired in time (errno EAGAIN for a timeout
+ * of 0, ETIMEDOUT otherwise).
+ * MAPIPC_ERR_DEADLOCK: the calling thread already holds it.
+ * Pointer errors as for mapipc_mutex_init; never-initialised memory is
+ * MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_mutex_lock(struct mapipc_mutex *m, int64_t timeout_ns);
+
+/**
+ * Unlocks the mutex. Only the thread that holds it may: any other caller
+ * gets MAPIPC_ERR_PERMISSION_DENIED and nothing changes.
+ *
+ * After MAPIPC_ERR_OWNER_DIED without mapipc_mutex_consistent(), the
+ * unlock releases the lock but makes it unrecoverable for every process,
+ * and returns MAPIPC_ERR_NOT_RECOVERABLE to say so.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_mutex_unlock(struct mapipc_mutex *m);
+
+/**
+ * Declares the data repaired after mapipc_mutex_lock() returned
+ * MAPIPC_ERR_OWNER_DIED: the mutex works normally again once unlocked.
+ * Only the holder may call it (else MAPIPC_ERR_PERMISSION_DENIED), and only
+ * after an owner death (else MAPIPC_ERR_INVALID_ARGUMENT).
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_mutex_consistent(struct mapipc_mutex *m);
+
+/**
+ * Sleeps while `*word == expected`: returns MAPIPC_OK at once if it
+ * differs, else when mapipc_wake() is called on the same word by any
+ * thread of any process mapping it, or MAPIPC_ERR_TIMED_OUT after
+ * `timeout_ns` nanoseconds (CLOCK_MONOTONIC; 0: check once, errno EAGAIN;
+ * negative: no limit).
+ *
+ * It may return MAPIPC_OK spuriously (a signal, a wake meant for an older
+ * value): always re-check the word in a loop. `word` is 4-byte aligned
+ * inside a live mapipc region; in a MAPIPC_PRIVATE region only threads of
+ * this process can wake it.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_wait(const uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/**
+ * Wakes up to `count` threads sleeping in mapipc_wait() on `word`
+ * (UINT32_MAX: all of them). Change the word before waking, or a waiter
+ * may go back to sleep. Same pointer rules as mapipc_wait().
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked, never dereferenced.
+ */
+mapipc_status mapipc_wake(uint32_t *word, uint32_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

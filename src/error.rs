@@ -30,6 +30,24 @@ pub enum ErrorKind {
     System,
     /// A bug in mapipc itself (a caught panic).
     Internal,
+    /// A wait, lock, send or receive did not complete in time.
+    TimedOut,
+    /// The lock is now held by the caller, but its previous holder died
+    /// holding it.
+    OwnerDied,
+    /// The lock was unlocked after an owner death without being made
+    /// consistent; it can never be locked again.
+    NotRecoverable,
+    /// The calling thread already holds the lock.
+    Deadlock,
+    /// Another thread or process is using this end of a channel right now.
+    Busy,
+    /// A message larger than the channel or the receive buffer.
+    TooLarge,
+    /// The channel was closed, or the process on the other side died.
+    Closed,
+    /// The file behind a region shrank under the bytes touched.
+    Truncated,
 }
 
 impl ErrorKind {
@@ -48,6 +66,14 @@ impl ErrorKind {
             ErrorKind::NoSpace => libc::ENOMEM,
             ErrorKind::System => libc::EIO,
             ErrorKind::Internal => libc::ENOTRECOVERABLE,
+            ErrorKind::TimedOut => libc::ETIMEDOUT,
+            ErrorKind::OwnerDied => libc::EOWNERDEAD,
+            ErrorKind::NotRecoverable => libc::ENOTRECOVERABLE,
+            ErrorKind::Deadlock => libc::EDEADLK,
+            ErrorKind::Busy => libc::EBUSY,
+            ErrorKind::TooLarge => libc::EMSGSIZE,
+            ErrorKind::Closed => libc::EPIPE,
+            ErrorKind::Truncated => libc::EFAULT,
         }
     }
 
@@ -103,6 +129,13 @@ impl Error {
             errno,
             message: format!("{what}: {}", strip_os_suffix(&reason.to_string())),
         }
+    }
+
+    /// The same failure reported with another errno (e.g. EAGAIN for a
+    /// timeout of zero).
+    pub fn with_errno(mut self, errno: i32) -> Error {
+        self.errno = errno;
+        self
     }
 
     /// The errno of the last failed call on this thread, read at once.

@@ -4,7 +4,9 @@
 //! The modules at the top are a safe Rust API that knows nothing of C:
 //! [`file::map_file`], [`anon::map_anonymous`], the shared-memory modules,
 //! all returning an owning [`Region`]. [`registry`] is the process-wide
-//! address table that lets C name regions by pointer. `ffi` is the C ABI.
+//! address table that lets C name regions by pointer. [`sync`] holds the
+//! objects that live inside regions and coordinate processes (a robust
+//! mutex, wait/wake). `ffi` is the C ABI.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
@@ -16,6 +18,7 @@ mod place;
 pub mod posix_shm;
 pub mod region;
 pub mod registry;
+pub mod sync;
 mod sys;
 pub mod sysv;
 

@@ -37,6 +37,8 @@ pub struct RegionInfo {
     backing: Backing,
     /// Whether the pages may be written.
     writable: bool,
+    /// Copy-on-write (MAP_PRIVATE): no other process sees these pages.
+    private: bool,
 }
 
 // SAFETY: RegionInfo is only numbers describing an address range; it grants
@@ -79,6 +81,17 @@ impl RegionInfo {
 
     pub fn backing(&self) -> Backing {
         self.backing
+    }
+
+    /// Whether the pages may be written.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Whether the pages are private to this process (copy-on-write), so
+    /// that waiting on them can only be woken by its own threads.
+    pub fn is_private(&self) -> bool {
+        self.private
     }
 
     /// Whether `addr` lies in the caller's bytes `[addr(), addr() + len())`.
@@ -227,6 +240,7 @@ impl Region {
                 len,
                 backing,
                 writable: prot & libc::PROT_WRITE != 0,
+                private: flags & libc::MAP_PRIVATE != 0,
             },
         })
     }
@@ -248,6 +262,7 @@ impl Region {
                 len,
                 backing: Backing::SysV { id },
                 writable,
+                private: false,
             },
         }
     }

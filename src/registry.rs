@@ -5,9 +5,15 @@
 //! around `fork()`, so a child never inherits it locked by a thread that
 //! does not exist there; the child's copy of the table describes exactly the
 //! mappings the child inherited, so it stays correct.
+//!
+//! Objects that live inside regions (mutexes, words to wait on) are checked
+//! on every call, so [`locate`] answers from a per-thread copy of the last
+//! region it found while [`GENERATION`] says no region came or went since:
+//! a lock/unlock pair takes no registry lock and makes no system call.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -30,6 +36,16 @@ static REGISTRY: Registry = Registry {
 };
 
 static ATFORK: Once = Once::new();
+
+/// Bumped (under the lock) whenever a region is added or removed, so that a
+/// thread's cached copy of a region is trusted only while it still holds.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The region [`locate`] found last on this thread, with the generation
+    /// it was found in (0: nothing cached).
+    static LAST_FOUND: Cell<Option<(u64, RegionInfo)>> = const { Cell::new(None) };
+}
 
 extern "C" fn before_fork() {
     // SAFETY: the mutex is statically initialised and lives forever.
@@ -101,6 +117,7 @@ pub fn insert(region: Region) -> *mut u8 {
         }
     }
     regions.insert(info.base_addr(), region);
+    GENERATION.fetch_add(1, Ordering::Release);
     info.as_ptr()
 }
 
@@ -111,10 +128,12 @@ pub fn remove(addr: usize) -> Result<Region> {
         Some(region) if region.info().addr() == addr => region.info().base_addr(),
         other => return Err(not_a_start(addr, other.map(Region::info))),
     };
-    locked
+    let region = locked
         .regions()
         .remove(&base)
-        .ok_or_else(|| not_a_start(addr, None))
+        .ok_or_else(|| not_a_start(addr, None))?;
+    GENERATION.fetch_add(1, Ordering::Release);
+    Ok(region)
 }
 
 /// Puts back a region that `remove` took out and could not unmap.
@@ -141,6 +160,77 @@ pub fn lookup_containing(addr: usize) -> Result<RegionInfo> {
             format!("{addr:#x} is not inside any live mapipc region"),
         )),
     }
+}
+
+/// What an object inside a region needs from the region's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Only loads (waiting on a word).
+    Read,
+    /// Loads and stores (a mutex, a channel).
+    Write,
+}
+
+/// The live region holding the `size` bytes of the `what` at `addr`, after
+/// checking that `addr` is not NULL, is `align`-aligned, lies with all its
+/// bytes inside one region, and that the region allows `need`.
+pub fn locate(
+    addr: usize,
+    size: usize,
+    align: usize,
+    need: Need,
+    what: &str,
+) -> Result<RegionInfo> {
+    if addr == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the {what} pointer is NULL"),
+        ));
+    }
+    if addr % align != 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the {what} at {addr:#x} is not {align}-byte aligned"),
+        ));
+    }
+    let info = match cached_containing(addr) {
+        Some(info) => info,
+        None => {
+            // Read before the lookup: a change racing with it only makes the
+            // cached copy look older than it is, never newer.
+            let generation = GENERATION.load(Ordering::Acquire);
+            let info = lookup_containing(addr)?;
+            LAST_FOUND.with(|c| c.set(Some((generation, info))));
+            info
+        }
+    };
+    // Cannot underflow: info contains addr.
+    let room = info.addr() + info.len() - addr;
+    if size > room {
+        return Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!(
+                "the {size}-byte {what} at {addr:#x} does not fit in its region: only {room} \
+                 bytes are left before the end of the {}-byte region at {:#x}",
+                info.len(),
+                info.addr()
+            ),
+        ));
+    }
+    if need == Need::Write && !info.is_writable() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("the {what} at {addr:#x} is in a read-only region; map it with MAPIPC_WRITE"),
+        ));
+    }
+    Ok(info)
+}
+
+/// The thread's cached region, if it contains `addr` and no region came or
+/// went since it was cached.
+fn cached_containing(addr: usize) -> Option<RegionInfo> {
+    let (generation, info) = LAST_FOUND.with(Cell::get)?;
+    (generation == GENERATION.load(Ordering::Acquire) && info.contains(addr)).then_some(info)
 }
 
 fn not_a_start(addr: usize, around: Option<RegionInfo>) -> Error {

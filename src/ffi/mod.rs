@@ -7,3 +7,4 @@ pub mod flags;
 pub mod map;
 pub mod shm;
 pub mod status;
+pub mod sync;

@@ -42,6 +42,31 @@ pub const MAPIPC_ERR_SYSTEM: mapipc_status = 11;
 /// A bug inside mapipc was caught before it could crash the program.
 /// errno ENOTRECOVERABLE. Please report it with the message.
 pub const MAPIPC_ERR_INTERNAL: mapipc_status = 12;
+/// A wait, lock, send or receive did not complete within its timeout.
+/// errno ETIMEDOUT, or EAGAIN when the timeout was 0 (one try, no wait).
+pub const MAPIPC_ERR_TIMED_OUT: mapipc_status = 13;
+/// The lock is now held by the caller, but its previous holder (a thread or
+/// process) ended while holding it. Repair the data it protects, call
+/// mapipc_mutex_consistent(), then unlock. errno EOWNERDEAD.
+pub const MAPIPC_ERR_OWNER_DIED: mapipc_status = 14;
+/// The lock was unlocked after an owner death without
+/// mapipc_mutex_consistent(); every later lock fails so. errno
+/// ENOTRECOVERABLE.
+pub const MAPIPC_ERR_NOT_RECOVERABLE: mapipc_status = 15;
+/// The calling thread already holds this lock. errno EDEADLK.
+pub const MAPIPC_ERR_DEADLOCK: mapipc_status = 16;
+/// Another thread or process is sending (or receiving) on this channel
+/// right now. errno EBUSY.
+pub const MAPIPC_ERR_BUSY: mapipc_status = 17;
+/// A message larger than the channel can ever hold, or a receive buffer
+/// smaller than the next message (which stays queued). errno EMSGSIZE.
+pub const MAPIPC_ERR_TOO_LARGE: mapipc_status = 18;
+/// The channel was closed, or the process on the other side died.
+/// errno EPIPE.
+pub const MAPIPC_ERR_CLOSED: mapipc_status = 19;
+/// The file behind a region shrank (or could not be read) under the bytes
+/// touched. errno EFAULT or EIO.
+pub const MAPIPC_ERR_TRUNCATED: mapipc_status = 20;
 
 /// The status code for an error kind.
 pub(crate) fn status_of(kind: ErrorKind) -> mapipc_status {
@@ -58,6 +83,14 @@ pub(crate) fn status_of(kind: ErrorKind) -> mapipc_status {
         ErrorKind::NoSpace => MAPIPC_ERR_NO_SPACE,
         ErrorKind::System => MAPIPC_ERR_SYSTEM,
         ErrorKind::Internal => MAPIPC_ERR_INTERNAL,
+        ErrorKind::TimedOut => MAPIPC_ERR_TIMED_OUT,
+        ErrorKind::OwnerDied => MAPIPC_ERR_OWNER_DIED,
+        ErrorKind::NotRecoverable => MAPIPC_ERR_NOT_RECOVERABLE,
+        ErrorKind::Deadlock => MAPIPC_ERR_DEADLOCK,
+        ErrorKind::Busy => MAPIPC_ERR_BUSY,
+        ErrorKind::TooLarge => MAPIPC_ERR_TOO_LARGE,
+        ErrorKind::Closed => MAPIPC_ERR_CLOSED,
+        ErrorKind::Truncated => MAPIPC_ERR_TRUNCATED,
     }
 }
 
@@ -80,6 +113,14 @@ pub extern "C" fn mapipc_status_name(status: mapipc_status) -> *const c_char {
         MAPIPC_ERR_NO_SPACE => b"MAPIPC_ERR_NO_SPACE\0",
         MAPIPC_ERR_SYSTEM => b"MAPIPC_ERR_SYSTEM\0",
         MAPIPC_ERR_INTERNAL => b"MAPIPC_ERR_INTERNAL\0",
+        MAPIPC_ERR_TIMED_OUT => b"MAPIPC_ERR_TIMED_OUT\0",
+        MAPIPC_ERR_OWNER_DIED => b"MAPIPC_ERR_OWNER_DIED\0",
+        MAPIPC_ERR_NOT_RECOVERABLE => b"MAPIPC_ERR_NOT_RECOVERABLE\0",
+        MAPIPC_ERR_DEADLOCK => b"MAPIPC_ERR_DEADLOCK\0",
+        MAPIPC_ERR_BUSY => b"MAPIPC_ERR_BUSY\0",
+        MAPIPC_ERR_TOO_LARGE => b"MAPIPC_ERR_TOO_LARGE\0",
+        MAPIPC_ERR_CLOSED => b"MAPIPC_ERR_CLOSED\0",
+        MAPIPC_ERR_TRUNCATED => b"MAPIPC_ERR_TRUNCATED\0",
         _ => b"MAPIPC_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()
@@ -106,6 +147,14 @@ mod tests {
             NoSpace,
             System,
             Internal,
+            TimedOut,
+            OwnerDied,
+            NotRecoverable,
+            Deadlock,
+            Busy,
+            TooLarge,
+            Closed,
+            Truncated,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -115,6 +164,8 @@ mod tests {
             let name = unsafe { CStr::from_ptr(mapipc_status_name(status)) };
             assert!(name.to_str().unwrap().starts_with("MAPIPC_ERR_"));
         }
+        assert_eq!(status_of(TimedOut), 13, "version 2 values are pinned");
+        assert_eq!(status_of(Truncated), 20, "version 2 values are pinned");
         // SAFETY: as above.
         let unknown = unsafe { CStr::from_ptr(mapipc_status_name(-7)) };
         assert_eq!(unknown.to_str().unwrap(), "MAPIPC_UNKNOWN_STATUS");

@@ -1,0 +1,351 @@
+//! A robust, process-shared, error-checking mutex that lives in 64 bytes
+//! of any shared region.
+//!
+//! Layout (little-endian, offsets in bytes; everything else is zero):
+//! - 0: the futex word, as the kernel's robust-futex protocol defines it:
+//!   holder's thread id (bits 0-29), `FUTEX_OWNER_DIED` (bit 30),
+//!   `FUTEX_WAITERS` (bit 31). [`UNRECOVERABLE_WORD`] once unrecoverable.
+//! - 4: state: 0 never initialised, else one of the `STATE_*` values.
+//! - 24, 32: the holder's robust-list links (see `robust`): addresses in
+//!   the holder's process, meaningless elsewhere.
+//!
+//! glibc's robust mutex hangs a locker in another process once it was
+//! unlocked after an owner death without being made consistent (measured
+//! with glibc 2.36). This one keeps that state in its own word, which never
+//! returns to "free", so every locker sees it at once.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use super::futex::{self, Deadline, Scope, Timeout};
+use super::robust::{self, Me};
+use crate::error::{Error, ErrorKind, Result};
+use crate::region::Region;
+
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// A holder id no thread can have (ids stay below 2^22): the lock can never
+/// be taken again.
+const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
+
+const STATE_CONSISTENT: u32 = 0x4d58_0001;
+const STATE_INCONSISTENT: u32 = 0x4d58_0002;
+const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
+
+/// Rounds of busy-waiting before sleeping: a critical section between
+/// processes is usually shorter than the ~15 µs a futex sleep costs.
+const SPINS: u32 = 200;
+
+/// A mutex in shared memory. Build one in zeroed memory with
+/// [`SharedMutex::init`]; every process mapping the memory can then use it.
+#[repr(C, align(8))]
+#[derive(Debug)]
+pub struct SharedMutex {
+    word: AtomicU32,
+    state: AtomicU32,
+    reserved_a: [AtomicU64; 2],
+    prev: AtomicUsize,
+    next: AtomicUsize,
+    reserved_b: [AtomicU64; 3],
+}
+
+const _: () = assert!(std::mem::size_of::<SharedMutex>() == 64);
+const _: () = assert!(std::mem::offset_of!(SharedMutex, next) as isize == -robust::FUTEX_OFFSET);
+
+/// How a lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// Normally.
+    Clean,
+    /// The previous holder died holding it: the caller holds it now, and
+    /// must repair the data, call [`SharedMutex::consistent`] and unlock.
+    OwnerDied,
+}
+
+impl SharedMutex {
+    /// Size in bytes of a mutex in memory.
+    pub const SIZE: usize = 64;
+    /// Alignment a mutex needs.
+    pub const ALIGN: usize = 8;
+
+    /// The mutex `offset` bytes into `region`, which must be writable.
+    pub fn in_region(region: &Region, offset: usize) -> Result<&SharedMutex> {
+        let addr = region.info().addr().wrapping_add(offset);
+        super::check_placement(&region.info(), addr, Self::SIZE, Self::ALIGN, "mutex")?;
+        // SAFETY: the 64 aligned bytes lie inside the region's writable
+        // memory, which lives as long as the borrow of `region`; SharedMutex
+        // is only atomics, valid for any bit pattern.
+        Ok(unsafe { &*(addr as *const SharedMutex) })
+    }
+
+    fn addr(&self) -> usize {
+        self as *const SharedMutex as usize
+    }
+
+    /// Makes zero-filled memory a mutex. Safe to race: one caller
+    /// initialises, the others see it done. On an existing mutex it changes
+    /// nothing; bytes that are neither zero nor a mutex are refused.
+    pub fn init(&self) -> Result<()> {
+        let state = self.state.load(Ordering::Acquire);
+        if state == 0 {
+            if !self.other_bytes_zero() {
+                return Err(self.not_a_mutex(state));
+            }
+            // Every other field of a fresh mutex is zero already, so one
+            // compare-and-swap publishes it whole: no half-built state that
+            // a caller killed mid-way could leave behind.
+            match self.state.compare_exchange(
+                0,
+                STATE_CONSISTENT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => return self.check_state(now),
+            }
+        }
+        self.check_state(state)
+    }
+
+    fn other_bytes_zero(&self) -> bool {
+        self.word.load(Ordering::Relaxed) == 0
+            && self.prev.load(Ordering::Relaxed) == 0
+            && self.next.load(Ordering::Relaxed) == 0
+            && self
+                .reserved_a
+                .iter()
+                .all(|r| r.load(Ordering::Relaxed) == 0)
+            && self
+                .reserved_b
+                .iter()
+                .all(|r| r.load(Ordering::Relaxed) == 0)
+    }
+
+    fn check_state(&self, state: u32) -> Result<()> {
+        match state {
+            STATE_CONSISTENT | STATE_INCONSISTENT | STATE_UNRECOVERABLE => Ok(()),
+            _ => Err(self.not_a_mutex(state)),
+        }
+    }
+
+    fn not_a_mutex(&self, state: u32) -> Error {
+        let what = if state == 0 {
+            "is not zero-filled and is not a mapipc mutex"
+        } else {
+            "does not hold a mapipc mutex"
+        };
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the memory at {:#x} {what}; initialise zero-filled memory with \
+                 mapipc_mutex_init",
+                self.addr()
+            ),
+        )
+    }
+
+    /// Checks that this is a live mutex, for every operation but init.
+    fn ready(&self) -> Result<()> {
+        match self.state.load(Ordering::Acquire) {
+            STATE_CONSISTENT | STATE_INCONSISTENT => Ok(()),
+            STATE_UNRECOVERABLE => Err(self.unrecoverable()),
+            0 if self.other_bytes_zero() => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the mutex at {:#x} was never initialised; call mapipc_mutex_init first",
+                    self.addr()
+                ),
+            )),
+            state => Err(self.not_a_mutex(state)),
+        }
+    }
+
+    fn unrecoverable(&self) -> Error {
+        Error::new(
+            ErrorKind::NotRecoverable,
+            format!(
+                "the mutex at {:#x} is not recoverable: it was unlocked after its holder died \
+                 without mapipc_mutex_consistent",
+                self.addr()
+            ),
+        )
+    }
+
+    /// Locks, waiting at most `timeout`.
+    pub fn lock(&self, timeout: Timeout) -> Result<Acquired> {
+        self.ready()?;
+        let me = robust::me()?;
+        me.set_pending(&self.next);
+        let got = match self
+            .word
+            .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(Acquired::Clean),
+            Err(_) => self.lock_contended(me.tid, timeout),
+        };
+        if got.is_ok() {
+            me.enqueue(&self.prev, &self.next);
+        }
+        me.clear_pending();
+        got
+    }
+
+    #[cold]
+    fn lock_contended(&self, tid: u32, timeout: Timeout) -> Result<Acquired> {
+        let deadline = Deadline::after(timeout);
+        let mut spins = if timeout == Timeout::Poll { SPINS } else { 0 };
+        let mut slept = false;
+        loop {
+            let word = self.word.load(Ordering::Relaxed);
+            let holder = word & FUTEX_TID_MASK;
+            if holder == UNRECOVERABLE_WORD {
+                return Err(self.unrecoverable());
+            }
+            if holder == tid {
+                return Err(Error::new(
+                    ErrorKind::Deadlock,
+                    format!(
+                        "the calling thread already holds the mutex at {:#x}",
+                        self.addr()
+                    ),
+                ));
+            }
+            if holder == 0 {
+                // Having slept, this thread cannot know whether others still
+                // sleep: keep FUTEX_WAITERS so that its unlock wakes one.
+                let waiters = if slept {
+                    FUTEX_WAITERS
+                } else {
+                    word & FUTEX_WAITERS
+                };
+                if self
+                    .word
+                    .compare_exchange(word, tid | waiters, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(self.took_over(word));
+                }
+                continue;
+            }
+            if spins < SPINS && word & FUTEX_WAITERS == 0 {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            if deadline.expired() {
+                return Err(self.timed_out(holder, timeout));
+            }
+            let sleeping = word | FUTEX_WAITERS;
+            if word != sleeping
+                && self
+                    .word
+                    .compare_exchange(word, sleeping, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            // Any return (woken, changed, interrupted, timed out) re-reads
+            // the word; the deadline is checked above.
+            futex::wait(&self.word, sleeping, &deadline, Scope::Shared);
+            slept = true;
+        }
+    }
+
+    /// Records what the word said when this thread took the lock over.
+    fn took_over(&self, word: u32) -> Acquired {
+        if word & FUTEX_OWNER_DIED == 0 {
+            return Acquired::Clean;
+        }
+        self.state.store(STATE_INCONSISTENT, Ordering::Relaxed);
+        Acquired::OwnerDied
+    }
+
+    fn timed_out(&self, holder: u32, timeout: Timeout) -> Error {
+        let waited = match timeout {
+            Timeout::After(d) => format!("within {} ns", d.as_nanos()),
+            _ => "without waiting".to_string(),
+        };
+        Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "could not lock the mutex at {:#x} {waited}: thread {holder} holds it",
+                self.addr()
+            ),
+        )
+        .with_errno(timeout.expired_errno())
+    }
+
+    /// Checks that the calling thread holds the lock.
+    fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
+        let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
+        if holder == me.tid {
+            return Ok(());
+        }
+        let who = match holder {
+            0 => "nobody holds it".to_string(),
+            UNRECOVERABLE_WORD => "it is not recoverable".to_string(),
+            _ => format!("thread {holder} holds it"),
+        };
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "cannot {verb} the mutex at {:#x}: the calling thread (id {}) does not hold \
+                 it, {who}",
+                self.addr(),
+                me.tid
+            ),
+        )
+        .with_errno(libc::EPERM))
+    }
+
+    /// Unlocks. Only the holding thread may. Unlocking after an owner death
+    /// without [`SharedMutex::consistent`] makes the mutex unrecoverable for
+    /// everyone and returns that error (the lock is released all the same).
+    pub fn unlock(&self) -> Result<()> {
+        self.ready()?;
+        let me = robust::me()?;
+        self.held_by(&me, "unlock")?;
+        // Only the holder changes the state, so it cannot move under us.
+        let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
+        me.set_pending(&self.next);
+        me.dequeue(&self.prev, &self.next);
+        let free = if abandoned {
+            self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
+            UNRECOVERABLE_WORD
+        } else {
+            0
+        };
+        let before = self.word.swap(free, Ordering::Release);
+        if abandoned {
+            // Every sleeper must see the new state, not just one.
+            let _ = futex::wake(&self.word, u32::MAX, Scope::Shared);
+        } else if before & FUTEX_WAITERS != 0 {
+            let _ = futex::wake(&self.word, 1, Scope::Shared);
+        }
+        me.clear_pending();
+        if abandoned {
+            return Err(self.unrecoverable());
+        }
+        Ok(())
+    }
+
+    /// Marks the data repaired after [`Acquired::OwnerDied`]: the mutex
+    /// goes on as normal. Only the holder may, and only in that state.
+    pub fn consistent(&self) -> Result<()> {
+        self.ready()?;
+        let me = robust::me()?;
+        self.held_by(&me, "make consistent")?;
+        if self.state.load(Ordering::Relaxed) != STATE_INCONSISTENT {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the mutex at {:#x} needs no repair: its previous holder did not die \
+                     holding it",
+                    self.addr()
+                ),
+            ));
+        }
+        self.state.store(STATE_CONSISTENT, Ordering::Relaxed);
+        Ok(())
+    }
+}
