@@ -87,11 +87,11 @@ $(B)/c_tests/shared/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LI
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
 # The lab programs, built the same two ways.
-$(B)/c_tests/static/lab_%: examples/labs/%.c examples/labs/lab.h include/mapipc.h $(LIB)/libmapipc.a
+$(B)/c_tests/static/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(LIB)/libmapipc.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
-$(B)/c_tests/shared/lab_%: examples/labs/%.c examples/labs/lab.h include/mapipc.h $(LIB)/libmapipc.so
+$(B)/c_tests/shared/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(LIB)/libmapipc.so
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
@@ -158,17 +158,21 @@ $(B)/examples/%: examples/%.c include/mapipc.h $(LIB)/libmapipc.a
 # A narrated tour built from the lab programs.
 demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_anon_sum $(B)/c_tests/static/lab_sysv_writer \
-      $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/misuse
+      $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/lab_sync_writer \
+      $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/misuse
 	@examples/demo.sh $(B)/c_tests/static
 
 $(B)/c_tests/static/misuse: $(B)/examples/misuse
 	@cp $< $@
 
-$(B)/bench: benches/bench.c include/mapipc.h $(LIB)/libmapipc.a
-	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE) -lm
+BENCH_SRC := $(wildcard benches/*.c)
+
+$(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
+	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE) -lm
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
-# benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short run.
+# benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
+# run; BENCH_ARGS="quick sync" for one group (map, copy, ipc, sync).
 bench: lib $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc
