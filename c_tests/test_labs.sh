@@ -118,6 +118,28 @@ anonymous_sum_is_30() {
     expect_eq "output" "$(run anon_sum)" 30
 }
 
+# 002 without a pipe: the child sleeps in mapipc_wait until the parent wakes it.
+anonymous_sum_with_wait() {
+    expect_eq "output" "$(run anon_sum_wait)" 30
+}
+
+# 003 with a mutex and a wake-up in the shared memory instead of sleep(1).
+anonymous_string_with_mutex() {
+    expect_eq "output" "$(run anon_string_wait)" "read father val=1234567890"
+}
+
+# 003's writer and reader at the same time: the reader starts first and
+# sleeps until the writer's wake-ups bring it all 300 bytes.
+sync_writer_and_reader() {
+    run sync_reader shared 300 > reader.out &
+    local reader=$!
+    run sync_writer shared 300
+    wait "$reader"
+    expect_eq "reader" "$(cat reader.out)" "read=$(printf 'a%.0s' $(seq 300))"
+    expect_eq "mode" "$(mode_of shared)" 600
+    rm shared reader.out
+}
+
 # 003: the file-based writer and reader on "test", one after the other.
 file_writer_and_reader() {
     expect_failure MAPIPC_ERR_NOT_FOUND file_reader test
@@ -165,7 +187,8 @@ chat_write_then_read() {
 
 for c in mmap_write_then_read mmap_read_refuses_bad_files mmap_shared_fills_and_shows_mapping \
          copies_match_byte_for_byte data_file_layout anonymous_sum_is_30 file_writer_and_reader \
-         anonymous_string sysv_writer_and_reader shmdemo_round_trip chat_write_then_read; do
+         anonymous_string sysv_writer_and_reader shmdemo_round_trip chat_write_then_read \
+         anonymous_sum_with_wait anonymous_string_with_mutex sync_writer_and_reader; do
     case_ "$c"
 done
 exit $failed

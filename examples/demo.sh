@@ -22,6 +22,16 @@ step "parent and child share anonymous memory (seed 002)"
 say "the parent writes 10 and 20, a pipe tells the child (no sleep), the child prints the sum:"
 say "$("$bin/lab_anon_sum")"
 
+step "a reader sleeps until a writer wakes it (seed 003 without sleep(1) or polling)"
+say "\$ sync_reader shared 26 &   # maps the file, sleeps in mapipc_wait until 26 bytes are there"
+"$bin/lab_sync_reader" shared 26 > reader.out &
+reader=$!
+say "\$ sync_writer shared 26     # each byte under the file's robust mutex, then mapipc_wake"
+"$bin/lab_sync_writer" shared 26
+wait "$reader"
+say "the reader woke and printed: $(cat reader.out)"
+rm shared reader.out
+
 step "two processes share a System V segment (seed 003: writer, reader)"
 : > keytest
 say "\$ sysv_writer            # ftok(\"keytest\", 100), created mode 0600"
