@@ -56,11 +56,12 @@ static inline double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Whether `pid` has exited but not been reaped (a zombie). */
-static inline int is_unreaped_zombie(pid_t pid) {
+/* Waits for `pid` to exit without reaping it: true once it is a zombie
+ * that its parent (the caller) has not reaped. */
+static inline int becomes_unreaped_zombie(pid_t pid) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return 0;
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) != 0) return 0;
     return info.si_pid == pid;
 }
 

@@ -97,8 +97,15 @@ impl ErrorKind {
 }
 
 /// A failure with everything a caller needs to report it.
+///
+/// Boxed, so that a `Result<(), Error>` is one register wide: the hot
+/// paths (lock, unlock, wait) return it on every call and build an error
+/// almost never.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     errno: i32,
     message: String,
@@ -107,11 +114,11 @@ pub struct Error {
 impl Error {
     /// A failure detected by mapipc's own checks.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Inner {
             kind,
             errno: kind.default_errno(),
             message: message.into(),
-        }
+        }))
     }
 
     /// A failure of a system call that set `errno`; `what` says what was
@@ -124,17 +131,17 @@ impl Error {
     /// the call's context gives the errno a more precise meaning.
     pub fn from_os_as(kind: ErrorKind, errno: i32, what: impl fmt::Display) -> Error {
         let reason = std::io::Error::from_raw_os_error(errno);
-        Error {
+        Error(Box::new(Inner {
             kind,
             errno,
             message: format!("{what}: {}", strip_os_suffix(&reason.to_string())),
-        }
+        }))
     }
 
     /// The same failure reported with another errno (e.g. EAGAIN for a
     /// timeout of zero).
     pub fn with_errno(mut self, errno: i32) -> Error {
-        self.errno = errno;
+        self.0.errno = errno;
         self
     }
 
@@ -144,15 +151,15 @@ impl Error {
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn errno(&self) -> i32 {
-        self.errno
+        self.0.errno
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 }
 
@@ -167,7 +174,7 @@ fn strip_os_suffix(s: &str) -> &str {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 

@@ -41,12 +41,6 @@ static ATFORK: Once = Once::new();
 /// thread's cached copy of a region is trusted only while it still holds.
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
-    /// The region [`locate`] found last on this thread, with the generation
-    /// it was found in (0: nothing cached).
-    static LAST_FOUND: Cell<Option<(u64, RegionInfo)>> = const { Cell::new(None) };
-}
-
 extern "C" fn before_fork() {
     // SAFETY: the mutex is statically initialised and lives forever.
     unsafe { libc::pthread_mutex_lock(REGISTRY.lock.get()) };
@@ -171,16 +165,76 @@ pub enum Need {
     Write,
 }
 
+/// Where an object found by [`locate`] lies: the caller's bytes of its
+/// region, and what the region allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    start: usize,
+    end: usize,
+    writable: bool,
+    private: bool,
+}
+
+impl Place {
+    /// Matches no address: what a thread has cached before its first lookup.
+    const NOWHERE: Place = Place {
+        start: 0,
+        end: 0,
+        writable: false,
+        private: false,
+    };
+
+    fn of(info: &RegionInfo) -> Place {
+        Place {
+            start: info.addr(),
+            end: info.addr() + info.len(),
+            writable: info.is_writable(),
+            private: info.is_private(),
+        }
+    }
+
+    /// Whether the region's pages are private to this process.
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// Whether `size` bytes at `addr` lie inside and allow `need`.
+    #[inline]
+    fn holds(&self, addr: usize, size: usize, need: Need) -> bool {
+        addr >= self.start
+            && addr < self.end
+            && size <= self.end - addr
+            && (need == Need::Read || self.writable)
+    }
+}
+
+thread_local! {
+    /// The region [`locate`] found last on this thread, with the generation
+    /// it was found in (0: nothing yet; generations start at 1).
+    static LAST_FOUND: Cell<(u64, Place)> = const { Cell::new((0, Place::NOWHERE)) };
+}
+
 /// The live region holding the `size` bytes of the `what` at `addr`, after
 /// checking that `addr` is not NULL, is `align`-aligned, lies with all its
 /// bytes inside one region, and that the region allows `need`.
-pub fn locate(
-    addr: usize,
-    size: usize,
-    align: usize,
-    need: Need,
-    what: &str,
-) -> Result<RegionInfo> {
+///
+/// Answered without the registry lock when the thread's last lookup found
+/// the same region and no region came or went since.
+#[inline]
+pub fn locate(addr: usize, size: usize, align: usize, need: Need, what: &str) -> Result<Place> {
+    let (generation, place) = LAST_FOUND.with(Cell::get);
+    if addr % align == 0
+        && place.holds(addr, size, need)
+        && generation == GENERATION.load(Ordering::Acquire)
+    {
+        return Ok(place);
+    }
+    locate_slow(addr, size, align, need, what)
+}
+
+#[cold]
+#[inline(never)]
+fn locate_slow(addr: usize, size: usize, align: usize, need: Need, what: &str) -> Result<Place> {
     if addr == 0 {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -193,19 +247,14 @@ pub fn locate(
             format!("the {what} at {addr:#x} is not {align}-byte aligned"),
         ));
     }
-    let info = match cached_containing(addr) {
-        Some(info) => info,
-        None => {
-            // Read before the lookup: a change racing with it only makes the
-            // cached copy look older than it is, never newer.
-            let generation = GENERATION.load(Ordering::Acquire);
-            let info = lookup_containing(addr)?;
-            LAST_FOUND.with(|c| c.set(Some((generation, info))));
-            info
-        }
-    };
+    // Read before the lookup: a change racing with it only makes the cached
+    // copy look older than it is, never newer.
+    let generation = GENERATION.load(Ordering::Acquire);
+    let info = lookup_containing(addr)?;
+    let place = Place::of(&info);
+    LAST_FOUND.with(|c| c.set((generation, place)));
     // Cannot underflow: info contains addr.
-    let room = info.addr() + info.len() - addr;
+    let room = place.end - addr;
     if size > room {
         return Err(Error::new(
             ErrorKind::OutOfRange,
@@ -217,20 +266,13 @@ pub fn locate(
             ),
         ));
     }
-    if need == Need::Write && !info.is_writable() {
+    if need == Need::Write && !place.writable {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
             format!("the {what} at {addr:#x} is in a read-only region; map it with MAPIPC_WRITE"),
         ));
     }
-    Ok(info)
-}
-
-/// The thread's cached region, if it contains `addr` and no region came or
-/// went since it was cached.
-fn cached_containing(addr: usize) -> Option<RegionInfo> {
-    let (generation, info) = LAST_FOUND.with(Cell::get)?;
-    (generation == GENERATION.load(Ordering::Acquire) && info.contains(addr)).then_some(info)
+    Ok(place)
 }
 
 fn not_a_start(addr: usize, around: Option<RegionInfo>) -> Error {

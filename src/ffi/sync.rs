@@ -123,14 +123,16 @@ pub unsafe extern "C" fn mapipc_mutex_consistent(m: *mut mapipc_mutex) -> mapipc
 /// The word at `word`, checked: 4-byte aligned inside one live region.
 fn word_at<'a>(word: *const u32, need: Need) -> Result<(&'a AtomicU32, sync::Scope)> {
     let addr = word as usize;
-    let info = registry::locate(addr, 4, 4, need, "word")?;
+    let place = registry::locate(addr, 4, 4, need, "word")?;
+    let scope = if place.is_private() {
+        sync::Scope::Private
+    } else {
+        sync::Scope::Shared
+    };
     // SAFETY: locate checked that the 4 aligned bytes lie inside a live
     // region; an AtomicU32 has the size and alignment of a u32 and is only
     // read here (wait) or not dereferenced at all (wake).
-    Ok((
-        unsafe { &*(addr as *const AtomicU32) },
-        sync::scope_of(&info),
-    ))
+    Ok((unsafe { &*(addr as *const AtomicU32) }, scope))
 }
 
 /// Sleeps while `*word == expected`: returns MAPIPC_OK at once if it

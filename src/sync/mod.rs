@@ -66,6 +66,7 @@ pub fn scope_of(info: &RegionInfo) -> Scope {
 /// `futex(FUTEX_WAIT)`: returns at once if `*word != expected`, else sleeps
 /// until [`wake`] on the same word, or `timeout` (then `TimedOut`). May
 /// return `Ok` spuriously: callers re-check the word.
+#[inline]
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Timeout, scope: Scope) -> Result<()> {
     if word.load(Ordering::Acquire) != expected {
         return Ok(());
@@ -84,6 +85,7 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Timeout, scope: Scope) -> 
     }
 }
 
+#[cold]
 fn wait_timed_out(word: &AtomicU32, expected: u32, timeout: Timeout) -> Error {
     Error::new(
         ErrorKind::TimedOut,

@@ -128,6 +128,7 @@ impl SharedMutex {
         }
     }
 
+    #[cold]
     fn not_a_mutex(&self, state: u32) -> Error {
         let what = if state == 0 {
             "is not zero-filled and is not a mapipc mutex"
@@ -145,21 +146,31 @@ impl SharedMutex {
     }
 
     /// Checks that this is a live mutex, for every operation but init.
+    #[inline]
     fn ready(&self) -> Result<()> {
         match self.state.load(Ordering::Acquire) {
             STATE_CONSISTENT | STATE_INCONSISTENT => Ok(()),
-            STATE_UNRECOVERABLE => Err(self.unrecoverable()),
-            0 if self.other_bytes_zero() => Err(Error::new(
+            state => Err(self.not_ready(state)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_ready(&self, state: u32) -> Error {
+        match state {
+            STATE_UNRECOVERABLE => self.unrecoverable(),
+            0 if self.other_bytes_zero() => Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
                     "the mutex at {:#x} was never initialised; call mapipc_mutex_init first",
                     self.addr()
                 ),
-            )),
-            state => Err(self.not_a_mutex(state)),
+            ),
+            state => self.not_a_mutex(state),
         }
     }
 
+    #[cold]
     fn unrecoverable(&self) -> Error {
         Error::new(
             ErrorKind::NotRecoverable,
@@ -172,6 +183,7 @@ impl SharedMutex {
     }
 
     /// Locks, waiting at most `timeout`.
+    #[inline]
     pub fn lock(&self, timeout: Timeout) -> Result<Acquired> {
         self.ready()?;
         let me = robust::me()?;
@@ -260,6 +272,7 @@ impl SharedMutex {
         Acquired::OwnerDied
     }
 
+    #[cold]
     fn timed_out(&self, holder: u32, timeout: Timeout) -> Error {
         let waited = match timeout {
             Timeout::After(d) => format!("within {} ns", d.as_nanos()),
@@ -276,17 +289,24 @@ impl SharedMutex {
     }
 
     /// Checks that the calling thread holds the lock.
+    #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
         if holder == me.tid {
             return Ok(());
         }
+        Err(self.not_held(holder, me, verb))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_held(&self, holder: u32, me: &Me, verb: &str) -> Error {
         let who = match holder {
             0 => "nobody holds it".to_string(),
             UNRECOVERABLE_WORD => "it is not recoverable".to_string(),
             _ => format!("thread {holder} holds it"),
         };
-        Err(Error::new(
+        Error::new(
             ErrorKind::PermissionDenied,
             format!(
                 "cannot {verb} the mutex at {:#x}: the calling thread (id {}) does not hold \
@@ -295,12 +315,13 @@ impl SharedMutex {
                 me.tid
             ),
         )
-        .with_errno(libc::EPERM))
+        .with_errno(libc::EPERM)
     }
 
     /// Unlocks. Only the holding thread may. Unlocking after an owner death
     /// without [`SharedMutex::consistent`] makes the mutex unrecoverable for
     /// everyone and returns that error (the lock is released all the same).
+    #[inline]
     pub fn unlock(&self) -> Result<()> {
         self.ready()?;
         let me = robust::me()?;

@@ -57,6 +57,7 @@ extern "C" fn forget_after_fork() {
 }
 
 /// The calling thread, from the cache when it can.
+#[inline]
 pub(crate) fn me() -> Result<Me> {
     match ME.with(Cell::get) {
         Some(me) => Ok(me),
@@ -117,6 +118,7 @@ impl Me {
     /// Announces that this thread is about to take or give up the futex
     /// behind `link`, so that the kernel still finds it if the thread dies
     /// before the list says so.
+    #[inline]
     pub(crate) fn set_pending(&self, link: &AtomicUsize) {
         // SAFETY: head is this thread's live list head (see me_slow), and
         // only this thread writes it.
@@ -124,6 +126,7 @@ impl Me {
         compiler_fence(Ordering::SeqCst);
     }
 
+    #[inline]
     pub(crate) fn clear_pending(&self) {
         compiler_fence(Ordering::SeqCst);
         // SAFETY: as in set_pending.
@@ -133,6 +136,7 @@ impl Me {
     /// Puts the entry whose `next` field is `next` (and `prev` field is
     /// `prev`) at the front of this thread's list. The caller has just
     /// acquired its futex.
+    #[inline]
     pub(crate) fn enqueue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
         let head = self.head;
         // SAFETY: head is this thread's list head; every link on the list
@@ -151,6 +155,7 @@ impl Me {
     }
 
     /// Takes the entry out of this thread's list; it is on it.
+    #[inline]
     pub(crate) fn dequeue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
         let after = next.load(Ordering::Relaxed) as *mut c_void;
         let before = prev.load(Ordering::Relaxed) as *mut c_void;
