@@ -392,6 +392,19 @@ static void coexists_with_glibc_robust_mutexes(void) {
     CHECK_OK(mapipc_unmap(s));
 }
 
+/* Unmapping memory that holds a lock this thread holds would leave the
+ * thread's robust list pointing into nothing: refused until unlocked. */
+static void unmap_while_holding_is_refused(void) {
+    struct shared *s = fresh();
+    CHECK_OK(mapipc_mutex_lock(&s->m, 0));
+    CHECK_STATUS(mapipc_unmap(s), MAPIPC_ERR_BUSY, EBUSY);
+    CHECK_MESSAGE("holds a mutex");
+    /* Nothing changed: the lock still works and is still held. */
+    CHECK_STATUS(mapipc_mutex_lock(&s->m, 0), MAPIPC_ERR_DEADLOCK, EDEADLK);
+    CHECK_OK(mapipc_mutex_unlock(&s->m));
+    CHECK_OK(mapipc_unmap(s));
+}
+
 int main(void) {
     RUN(race_on_anonymous_memory);
     RUN(race_on_posix_named_memory);
@@ -405,5 +418,6 @@ int main(void) {
     RUN(deadlock_and_foreign_unlock);
     RUN(bad_pointers);
     RUN(coexists_with_glibc_robust_mutexes);
+    RUN(unmap_while_holding_is_refused);
     return check_done();
 }

@@ -135,6 +135,28 @@ pub fn restore(region: Region) {
     insert(region);
 }
 
+/// Unmaps the region that starts exactly at `addr`. Refused while the
+/// calling thread holds a lock inside it: its robust list would point into
+/// memory that is gone. On any failure the region stays as it was.
+pub fn unmap(addr: usize) -> Result<()> {
+    let region = remove(addr)?;
+    let info = region.info();
+    if crate::sync::holds_lock_within(info.base_addr(), info.map_len()) {
+        restore(region);
+        return Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "cannot unmap the region at {addr:#x}: the calling thread holds a mutex inside \
+                 it; unlock it first"
+            ),
+        ));
+    }
+    region.unmap().map_err(|(region, err)| {
+        restore(region);
+        err
+    })
+}
+
 /// The region that starts exactly at `addr`.
 pub fn lookup_start(addr: usize) -> Result<RegionInfo> {
     let mut locked = Locked::new();

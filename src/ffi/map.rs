@@ -5,7 +5,6 @@ use std::ffi::{c_char, c_void};
 use super::boundary::{call, call_for_region, str_arg, Out};
 use super::flags;
 use super::status::mapipc_status;
-use crate::error::Error;
 use crate::{anon, file, registry};
 
 /// Maps `length` bytes of the regular file `path` starting at byte `offset`.
@@ -84,7 +83,9 @@ pub unsafe extern "C" fn mapipc_map_anonymous(
 ///
 /// NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
 /// pointer, a pointer mapipc never returned, or a pointer into the middle of
-/// a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. Set your pointer to
+/// a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While the calling
+/// thread holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY and
+/// changes nothing (unlock first). Set your pointer to
 /// NULL after unmapping: if a new region later lands at the same address, a
 /// stale pointer would name it.
 ///
@@ -96,11 +97,7 @@ pub unsafe extern "C" fn mapipc_unmap(addr: *mut c_void) -> mapipc_status {
         if addr.is_null() {
             return Ok(());
         }
-        let region = registry::remove(addr as usize)?;
-        region.unmap().map_err(|(region, err): (_, Error)| {
-            registry::restore(region);
-            err
-        })
+        registry::unmap(addr as usize)
     })
 }
 

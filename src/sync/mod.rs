@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use futex::{Scope, Timeout};
 pub use mutex::{Acquired, SharedMutex};
+pub(crate) use robust::holds_lock_within;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{Region, RegionInfo};

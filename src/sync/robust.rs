@@ -107,6 +107,38 @@ fn me_slow() -> Result<Me> {
     Ok(me)
 }
 
+/// Whether the calling thread holds a robust lock (mapipc's or glibc's)
+/// whose word lies in `[start, start + len)`. Unmapping such memory would
+/// leave a dangling entry on the thread's list, which the next lock or the
+/// kernel at thread exit would follow. A thread that never used a mapipc
+/// mutex answers at once, without looking.
+pub(crate) fn holds_lock_within(start: usize, len: usize) -> bool {
+    let Some(me) = ME.with(Cell::get) else {
+        return false;
+    };
+    let head = me.head as usize;
+    // SAFETY: head is this thread's live list head; every link on the list
+    // names an entry this thread holds, still mapped (this check runs before
+    // any unmap). The walk is bounded like the kernel's.
+    unsafe {
+        let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
+        for _ in 0..ROBUST_LIST_LIMIT {
+            if link == head {
+                return false;
+            }
+            let word = link.wrapping_add_signed(FUTEX_OFFSET);
+            if word.wrapping_sub(start) < len {
+                return true;
+            }
+            link = ptr::read_volatile(link as *const usize) & !1;
+        }
+    }
+    false
+}
+
+/// The kernel stops walking a list after this many entries.
+const ROBUST_LIST_LIMIT: usize = 2048;
+
 /// The link field of an entry, as a pointer to its `next` slot.
 type Link = *mut *mut c_void;
 
