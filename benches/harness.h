@@ -61,5 +61,6 @@ void bench_map(const char *dir);
 void bench_copy(const char *dir);
 void bench_ipc(void);
 void bench_sync(void);
+void bench_guard(const char *dir);
 
 #endif

@@ -32,6 +32,24 @@ wait "$reader"
 say "the reader woke and printed: $(cat reader.out)"
 rm shared reader.out
 
+step "the file shrinks under a reader (seed 003's reader; the writer truncates the file)"
+for mode in raw copy guarded; do
+    "$bin/lab_file_writer" test 2048
+    case $mode in
+        raw) say "\$ truncated_reader test raw        # reads through the pointer, as the lab did" ;;
+        copy) say "\$ truncated_reader test copy       # reads with mapipc_read" ;;
+        guarded) say "\$ truncated_reader test guarded    # maps with MAPIPC_GUARDED" ;;
+    esac
+    set +e
+    out=$("$bin/lab_truncated_reader" test "$mode" 2>&1)
+    rc=$?
+    set -e
+    printf '%s\n' "$out" | sed 's/^/   /'
+    [ $rc -gt 128 ] && say "-> killed by signal $((rc - 128)) ($(kill -l $((rc - 128))))"
+    [ $rc = 0 ] && say "-> exited cleanly"
+done
+rm test
+
 step "two processes share a System V segment (seed 003: writer, reader)"
 : > keytest
 say "\$ sysv_writer            # ftok(\"keytest\", 100), created mode 0600"

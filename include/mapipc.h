@@ -67,6 +67,16 @@
 #define MAPIPC_EXCLUSIVE 16
 
 /**
+ * For mapipc_map_file() (and POSIX named memory): plain loads and stores
+ * through the region survive the file shrinking underneath. Pages that
+ * vanished read as zeros, stores to them are dropped, and the next
+ * mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
+ * are never silent. Not for anonymous or System V memory, which cannot
+ * shrink (MAPIPC_ERR_INVALID_ARGUMENT).
+ */
+#define MAPIPC_GUARDED 32
+
+/**
  * msync(MS_SYNC): return when the data is on its way to storage. The
  * default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
  */
@@ -113,6 +123,14 @@
  * Linux 5.14+). MAPIPC_ERR_PERMISSION_DENIED on a read-only region.
  */
 #define MAPIPC_ADVICE_POPULATE_WRITE 5
+
+/**
+ * What the assembly returns in rax:rdx: (0, 0) for success.
+ */
+typedef struct Outcome {
+  size_t addr;
+  ptrdiff_t code;
+} Outcome;
 
 /**
  * Result of every fallible mapipc function: `MAPIPC_OK` (0) or one of the
@@ -258,6 +276,8 @@ typedef struct mapipc_mutex {
 extern "C" {
 #endif // __cplusplus
 
+extern struct Outcome mapipc_fault_copy(uint8_t *dst, const uint8_t *src, size_t len);
+
 /**
  * The calling thread's most recent failure message, naming the object and
  * the values involved. Never NULL. The string stays valid until the next
@@ -269,6 +289,43 @@ const char *mapipc_last_error(void);
  * The version of the library, e.g. "0.1.0". Never NULL.
  */
 const char *mapipc_version(void);
+
+/**
+ * Copies `len` bytes from `src`, inside a live mapipc region, to the
+ * caller's buffer `dst` (the two must not overlap).
+ *
+ * If the file behind the region shrank (another process truncated it) or
+ * could not be read, so that some of the bytes are gone, the call returns
+ * MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a read error) with a message
+ * naming the file and its size now, instead of the process dying of
+ * SIGBUS; the bytes before the hole may have been copied. Costs what memcpy
+ * costs: no system call.
+ *
+ * `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
+ * `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
+ * is MAPIPC_ERR_INVALID_ARGUMENT. `len == 0` checks and copies nothing.
+ *
+ * # Safety
+ * `dst` is writable for `len` bytes (it is the caller's memory and cannot
+ * be checked).
+ */
+mapipc_status mapipc_read(const void *src, void *dst, size_t len);
+
+/**
+ * Copies `len` bytes from the caller's buffer `src` into a live, writable
+ * mapipc region at `dst` (the two must not overlap).
+ *
+ * Bytes whose page vanished because the file shrank are not written and
+ * the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for an I/O
+ * error) naming the file and its size now; the file never grows. A
+ * read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors as
+ * for mapipc_read().
+ *
+ * # Safety
+ * `src` is readable for `len` bytes (it is the caller's memory and cannot
+ * be checked).
+ */
+mapipc_status mapipc_write(void *dst, const void *src, size_t len);
 
 /**
  * Maps `length` bytes of the regular file `path` starting at byte `offset`.

@@ -24,6 +24,7 @@ pub fn map_anonymous(length: usize, access: Access, sharing: Sharing) -> Result<
         access,
         sharing,
         create: crate::options::Create::Never,
+        guarded: false,
     };
     Region::mmap(
         None,

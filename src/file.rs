@@ -27,162 +27,218 @@ pub fn map_file(path: &Path, offset: u64, length: usize, opts: MapOptions) -> Re
 }
 
 /// [`map_file`] for a path that is already a C string (saves a copy).
+///
+/// Five steps: check the numbers, open, check the file, make the range
+/// exist, map. Whatever a step after the open changed is undone on failure.
 pub fn map_file_c(cpath: &CStr, offset: u64, length: usize, opts: MapOptions) -> Result<Region> {
-    if cpath.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArgument, "the path is empty"));
-    }
-    let path = sys::path_of(cpath);
-    let shown = path.display();
-
-    let offset_i64 = i64::try_from(offset).map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidArgument,
-            format!("offset {offset} of \"{shown}\" is larger than any file can be"),
-        )
-    })?;
-    // End of the requested range, when a length is given.
-    let end = if length == 0 {
-        None
-    } else {
-        let end = offset
-            .checked_add(length as u64)
-            .and_then(|e| i64::try_from(e).ok())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "cannot map {length} bytes at offset {offset} of \"{shown}\": \
-                         offset + length overflows a file offset"
-                    ),
-                )
-            })?;
-        Some(end)
-    };
-
-    let (fd, created) = open_for_map(cpath, path, opts)?;
+    let req = Request::new(cpath, offset, length)?;
+    let (fd, created) = open_for_map(cpath, req.path, opts)?;
     let mut undo = Undo {
         fd: &fd,
         cpath,
         created,
         restore_size: None,
     };
+    map_opened(&req, &fd, opts, &mut undo).map_err(|e| undo.fail(e))
+}
 
-    let st = sys::fstat(&fd).map_err(|e| Error::from_os(e, format!("cannot stat \"{shown}\"")));
-    let st = match st {
-        Ok(st) => st,
-        Err(e) => return Err(undo.fail(e)),
-    };
+/// A mapping request whose numbers have been checked.
+struct Request<'a> {
+    path: &'a Path,
+    offset: u64,
+    /// `offset` as a file offset (it fits in `i64`).
+    start: i64,
+    /// Bytes asked for; 0 means to the end of the file.
+    length: usize,
+}
+
+impl Request<'_> {
+    fn new(cpath: &CStr, offset: u64, length: usize) -> Result<Request<'_>> {
+        if cpath.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "the path is empty"));
+        }
+        let path = sys::path_of(cpath);
+        let start = i64::try_from(offset).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "offset {offset} of \"{}\" is larger than any file can be",
+                    path.display()
+                ),
+            )
+        })?;
+        let req = Request {
+            path,
+            offset,
+            start,
+            length,
+        };
+        if length > 0 && req.end(length).is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "cannot map {length} bytes at offset {offset} of \"{}\": offset + length \
+                     overflows a file offset",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(req)
+    }
+
+    /// Where `length` bytes from the offset end, if that is a file offset.
+    fn end(&self, length: usize) -> Option<i64> {
+        self.offset
+            .checked_add(length as u64)
+            .and_then(|e| i64::try_from(e).ok())
+    }
+
+    fn error(&self, kind: ErrorKind, what: impl std::fmt::Display) -> Error {
+        Error::new(kind, format!("cannot map {what}"))
+    }
+}
+
+/// Steps three to five, on the open file.
+fn map_opened(req: &Request, fd: &OwnedFd, opts: MapOptions, undo: &mut Undo) -> Result<Region> {
+    let size = regular_file_size(req, fd)?;
+    let length = length_within(req, size)?;
+    // Cannot fail: checked in Request::new, or length reaches only to `size`.
+    let end = req.end(length).unwrap_or(i64::MAX);
+    if end > size {
+        extend(req, fd, size, end, length, opts, undo)?;
+    }
+    map_range(req, fd, length, opts)
+}
+
+/// The file's size, after checking it is a regular file.
+fn regular_file_size(req: &Request, fd: &OwnedFd) -> Result<i64> {
+    let shown = req.path.display();
+    let st = sys::fstat(fd).map_err(|e| Error::from_os(e, format!("cannot stat \"{shown}\"")))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(undo.fail(Error::new(
+        return Err(req.error(
             ErrorKind::NotMappable,
-            format!(
-                "cannot map \"{shown}\": it is {}, only regular files can be mapped",
+            format_args!(
+                "\"{shown}\": it is {}, only regular files can be mapped",
                 sys::file_type_name(st.st_mode)
             ),
-        )));
+        ));
     }
-    let size = st.st_size;
+    Ok(st.st_size)
+}
 
-    let (end, length) = match end {
-        None => {
-            if size == 0 {
-                return Err(undo.fail(Error::new(
-                    ErrorKind::EmptyFile,
-                    format!(
-                        "cannot map \"{shown}\" to its end: the file is 0 bytes long \
-                         (give a length and MAPIPC_CREATE to size it)"
-                    ),
-                )));
-            }
-            if offset_i64 >= size {
-                return Err(undo.fail(Error::new(
-                    ErrorKind::OutOfRange,
-                    format!(
-                        "cannot map \"{shown}\" from offset {offset} to its end: \
-                         the file is {size} bytes long"
-                    ),
-                )));
-            }
-            let rest = usize::try_from(size - offset_i64).map_err(|_| {
-                Error::new(
-                    ErrorKind::NoSpace,
-                    format!(
-                        "cannot map \"{shown}\" from offset {offset} to its end: \
-                         {} bytes do not fit in the address space",
-                        size - offset_i64
-                    ),
-                )
-            });
-            match rest {
-                Ok(rest) => (size, rest),
-                Err(e) => return Err(undo.fail(e)),
-            }
-        }
-        Some(end) => (end, length),
-    };
+/// The number of bytes to map: the length asked for, or for 0 what lies
+/// between the offset and the end of a `size`-byte file.
+fn length_within(req: &Request, size: i64) -> Result<usize> {
+    if req.length > 0 {
+        return Ok(req.length);
+    }
+    let shown = req.path.display();
+    let offset = req.offset;
+    if size == 0 {
+        return Err(req.error(
+            ErrorKind::EmptyFile,
+            format_args!(
+                "\"{shown}\" to its end: the file is 0 bytes long (give a length and \
+                 MAPIPC_CREATE to size it)"
+            ),
+        ));
+    }
+    if req.start >= size {
+        return Err(req.error(
+            ErrorKind::OutOfRange,
+            format_args!(
+                "\"{shown}\" from offset {offset} to its end: the file is {size} bytes long"
+            ),
+        ));
+    }
+    usize::try_from(size - req.start).map_err(|_| {
+        req.error(
+            ErrorKind::NoSpace,
+            format_args!(
+                "\"{shown}\" from offset {offset} to its end: {} bytes do not fit in the \
+                 address space",
+                size - req.start
+            ),
+        )
+    })
+}
 
-    if end > size {
-        if opts.create == Create::Never {
-            let err = if size == 0 {
-                Error::new(
-                    ErrorKind::EmptyFile,
-                    format!(
-                        "cannot map {length} bytes at offset {offset} of \"{shown}\": \
-                         the file is 0 bytes long"
-                    ),
-                )
-            } else {
-                Error::new(
-                    ErrorKind::OutOfRange,
-                    format!(
-                        "cannot map {length} bytes at offset {offset} of \"{shown}\": \
-                         the file is {size} bytes long, the range ends {} bytes past its end",
-                        end - size
-                    ),
-                )
-            };
-            return Err(undo.fail(err));
-        }
-        // Real blocks, not a hole: a hole that cannot be filled when the disk
-        // is full raises SIGBUS on first touch instead of an error here.
-        undo.restore_size = Some(size);
-        if let Err(e) = sys::fallocate(&fd, size, end - size) {
-            let kind = match e {
-                libc::EFBIG | libc::ENOSPC | libc::EDQUOT => ErrorKind::NoSpace,
-                _ => ErrorKind::from_errno(e),
-            };
-            return Err(undo.fail(Error::from_os_as(
-                kind,
-                e,
-                format!(
-                    "cannot extend \"{shown}\" from {size} to {end} bytes with allocated blocks"
+/// Makes the file `end` bytes long with allocated blocks, if the options
+/// allow creating; else the range is refused.
+fn extend(
+    req: &Request,
+    fd: &OwnedFd,
+    size: i64,
+    end: i64,
+    length: usize,
+    opts: MapOptions,
+    undo: &mut Undo,
+) -> Result<()> {
+    let shown = req.path.display();
+    let offset = req.offset;
+    if opts.create == Create::Never {
+        return Err(if size == 0 {
+            req.error(
+                ErrorKind::EmptyFile,
+                format_args!(
+                    "{length} bytes at offset {offset} of \"{shown}\": the file is 0 bytes long"
                 ),
-            )));
-        }
+            )
+        } else {
+            req.error(
+                ErrorKind::OutOfRange,
+                format_args!(
+                    "{length} bytes at offset {offset} of \"{shown}\": the file is {size} bytes \
+                     long, the range ends {} bytes past its end",
+                    end - size
+                ),
+            )
+        });
     }
+    // Real blocks, not a hole: a hole that cannot be filled when the disk
+    // is full raises SIGBUS on first touch instead of an error here.
+    undo.restore_size = Some(size);
+    sys::fallocate(fd, size, end - size).map_err(|e| {
+        let kind = match e {
+            libc::EFBIG | libc::ENOSPC | libc::EDQUOT => ErrorKind::NoSpace,
+            _ => ErrorKind::from_errno(e),
+        };
+        Error::from_os_as(
+            kind,
+            e,
+            format!("cannot extend \"{shown}\" from {size} to {end} bytes with allocated blocks"),
+        )
+    })
+}
 
+/// The mapping itself, from the page that holds the offset.
+fn map_range(req: &Request, fd: &OwnedFd, length: usize, opts: MapOptions) -> Result<Region> {
     let page = page_size() as u64;
-    let lead = (offset % page) as usize;
-    let aligned = offset_i64 - lead as i64;
+    let lead = (req.offset % page) as usize;
+    let aligned = req.start - lead as i64;
     let region = Region::mmap(
-        Some(&fd),
+        Some(fd),
         aligned,
         lead,
         length,
         opts.prot(),
         opts.map_flags(),
         Backing::File,
-    );
-    match region {
-        Ok(region) => Ok(region),
-        Err(e) => Err(undo.fail(Error::from_os(
+    )
+    .map_err(|e| {
+        Error::from_os(
             e,
             format!(
-                "mmap of {} bytes at file offset {aligned} (page size {page}) of \"{shown}\" failed",
-                length as u128 + lead as u128
+                "mmap of {} bytes at file offset {aligned} (page size {page}) of \"{}\" failed",
+                length as u128 + lead as u128,
+                req.path.display()
             ),
-        ))),
+        )
+    })?;
+    if opts.guarded {
+        return crate::guard::protect(region);
     }
+    Ok(region)
 }
 
 /// Opens with the least access the request needs. Returns whether this call

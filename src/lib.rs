@@ -13,6 +13,7 @@
 pub mod anon;
 pub mod error;
 pub mod file;
+pub mod guard;
 pub mod options;
 mod place;
 pub mod posix_shm;

@@ -35,6 +35,10 @@ pub struct MapOptions {
     pub access: Access,
     pub sharing: Sharing,
     pub create: Create,
+    /// Survive the file shrinking underneath: vanished pages read as zeros,
+    /// stores to them are dropped, and the next sync reports it (files
+    /// only; see `guard`).
+    pub guarded: bool,
 }
 
 impl MapOptions {
@@ -44,6 +48,7 @@ impl MapOptions {
             access: Access::ReadOnly,
             sharing: Sharing::Shared,
             create: Create::Never,
+            guarded: false,
         }
     }
 
@@ -53,6 +58,7 @@ impl MapOptions {
             access: Access::ReadWrite,
             sharing: Sharing::Shared,
             create: Create::Never,
+            guarded: false,
         }
     }
 
@@ -63,6 +69,11 @@ impl MapOptions {
 
     pub const fn create(mut self, create: Create) -> MapOptions {
         self.create = create;
+        self
+    }
+
+    pub const fn guarded(mut self) -> MapOptions {
+        self.guarded = true;
         self
     }
 

@@ -132,7 +132,7 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
         }
     };
 
-    Region::mmap(
+    let region = Region::mmap(
         Some(&fd),
         0,
         0,
@@ -146,7 +146,12 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
             e,
             format!("cannot map {len} bytes of {what}"),
         ))
-    })
+    })?;
+    if opts.guarded {
+        // Another process may shrink the object with ftruncate, as a file.
+        return crate::guard::protect(region).map_err(undo);
+    }
+    Ok(region)
 }
 
 /// Removes the name; the memory goes when the last mapping is unmapped.

@@ -5,6 +5,7 @@ use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::guard::{self, SlotId};
 use crate::options::{Advice, SyncOptions};
 use crate::sys::page_size;
 
@@ -39,6 +40,8 @@ pub struct RegionInfo {
     writable: bool,
     /// Copy-on-write (MAP_PRIVATE): no other process sees these pages.
     private: bool,
+    /// Its place in the guard table, for a guarded region.
+    guard: Option<SlotId>,
 }
 
 // SAFETY: RegionInfo is only numbers describing an address range; it grants
@@ -153,7 +156,28 @@ impl RegionInfo {
         if unsafe { libc::msync(ptr, span, opts.msync_flags()) } < 0 {
             return Err(range_error("msync", span, ptr));
         }
-        Ok(())
+        self.check_nothing_lost()
+    }
+
+    /// For a guarded region: `Truncated` once any of its pages vanished
+    /// (stores to them never reached the file), on every sync after that.
+    fn check_nothing_lost(&self) -> Result<()> {
+        let lost = match self.guard {
+            Some(slot) => guard::lost_pages(slot),
+            None => 0,
+        };
+        if lost == 0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Truncated,
+            format!(
+                "the file behind the guarded region at {:#x} shrank: {lost} of its pages \
+                 vanished, read as zeros since, and stores to them never reached the file",
+                self.addr()
+            ),
+        )
+        .with_errno(libc::EFAULT))
     }
 
     /// Tells the kernel how `len` bytes from `offset` will be used
@@ -241,6 +265,7 @@ impl Region {
                 backing,
                 writable: prot & libc::PROT_WRITE != 0,
                 private: flags & libc::MAP_PRIVATE != 0,
+                guard: None,
             },
         })
     }
@@ -263,6 +288,7 @@ impl Region {
                 backing: Backing::SysV { id },
                 writable,
                 private: false,
+                guard: None,
             },
         }
     }
@@ -270,6 +296,11 @@ impl Region {
     /// A copy of where the region lies.
     pub fn info(&self) -> RegionInfo {
         self.info
+    }
+
+    /// Records that the guard table watches this region.
+    pub(crate) fn set_guard(&mut self, slot: SlotId) {
+        self.info.guard = Some(slot);
     }
 
     /// The first byte the caller asked for.
@@ -317,6 +348,10 @@ impl Region {
 
     fn release(&self) -> Result<()> {
         let info = &self.info;
+        // No handler may put a page into the range once it is unmapped.
+        if let Some(slot) = info.guard {
+            guard::suspend(slot);
+        }
         let (rc, what) = match info.backing {
             // SAFETY: base was returned by shmat and is detached only here,
             // once: release runs from unmap (which then forgets self) or drop.
@@ -329,10 +364,17 @@ impl Region {
             ),
         };
         if rc < 0 {
-            return Err(Error::last_os(format!(
+            let err = Error::last_os(format!(
                 "{what} of {} bytes at {:p} failed",
                 info.map_len, info.base
-            )));
+            ));
+            if let Some(slot) = info.guard {
+                guard::restore(slot);
+            }
+            return Err(err);
+        }
+        if let Some(slot) = info.guard {
+            guard::forget(slot);
         }
         Ok(())
     }

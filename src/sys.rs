@@ -147,3 +147,48 @@ pub fn open_or_create<T>(
         }
     }
 }
+
+/// Where a mapped address comes from, as `/proc/self/maps` tells.
+#[derive(Debug)]
+pub struct MappingSource {
+    pub path: std::path::PathBuf,
+    /// Offset in the file of the address asked about.
+    pub offset: u64,
+    pub inode: u64,
+}
+
+/// The file mapped at `addr`, if any. For error messages only: it reads
+/// and parses `/proc/self/maps`.
+pub fn mapping_source(addr: usize) -> Option<MappingSource> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        // start-end perms offset dev inode path
+        let mut fields = line.splitn(6, ' ');
+        let (start, end) = fields.next()?.split_once('-')?;
+        let start = usize::from_str_radix(start, 16).ok()?;
+        let end = usize::from_str_radix(end, 16).ok()?;
+        if addr < start || addr >= end {
+            return None;
+        }
+        let _perms = fields.next()?;
+        let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
+        let _dev = fields.next()?;
+        let inode = fields.next()?.parse().ok()?;
+        let path = fields.next()?.trim_start();
+        if inode == 0 || !path.starts_with('/') {
+            return None;
+        }
+        Some(MappingSource {
+            path: path.into(),
+            offset: offset + (addr - start) as u64,
+            inode,
+        })
+    })
+}
+
+/// The size of the file at `path`, if it is still the file `inode`.
+pub fn file_size(path: &Path, inode: u64) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok()?;
+    use std::os::unix::fs::MetadataExt;
+    (meta.ino() == inode).then_some(meta.len())
+}

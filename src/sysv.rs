@@ -81,6 +81,15 @@ pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Res
             format!("cannot attach {what} privately: System V segments have no copy-on-write mode"),
         ));
     }
+    if opts.guarded {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "cannot attach {what} guarded: a System V segment never shrinks, \
+                 MAPIPC_GUARDED is for files"
+            ),
+        ));
+    }
     if size == 0 && opts.create != Create::Never {
         return Err(Error::new(
             ErrorKind::InvalidArgument,

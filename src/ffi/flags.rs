@@ -16,6 +16,13 @@ pub const MAPIPC_PRIVATE: u32 = 0x4;
 pub const MAPIPC_CREATE: u32 = 0x8;
 /// With MAPIPC_CREATE: fail with MAPIPC_ERR_ALREADY_EXISTS if it exists.
 pub const MAPIPC_EXCLUSIVE: u32 = 0x10;
+/// For mapipc_map_file() (and POSIX named memory): plain loads and stores
+/// through the region survive the file shrinking underneath. Pages that
+/// vanished read as zeros, stores to them are dropped, and the next
+/// mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
+/// are never silent. Not for anonymous or System V memory, which cannot
+/// shrink (MAPIPC_ERR_INVALID_ARGUMENT).
+pub const MAPIPC_GUARDED: u32 = 0x20;
 
 /// msync(MS_SYNC): return when the data is on its way to storage. The
 /// default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
@@ -41,7 +48,7 @@ pub const MAPIPC_ADVICE_POPULATE_READ: u32 = 4;
 pub const MAPIPC_ADVICE_POPULATE_WRITE: u32 = 5;
 
 const MAP_KNOWN: u32 =
-    MAPIPC_READ | MAPIPC_WRITE | MAPIPC_PRIVATE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE;
+    MAPIPC_READ | MAPIPC_WRITE | MAPIPC_PRIVATE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE | MAPIPC_GUARDED;
 const SYNC_KNOWN: u32 = MAPIPC_SYNC_BLOCKING | MAPIPC_SYNC_ASYNC | MAPIPC_SYNC_INVALIDATE;
 
 fn invalid(message: String) -> Error {
@@ -53,7 +60,7 @@ pub(crate) fn map_options(flags: u32) -> Result<MapOptions> {
     if flags & !MAP_KNOWN != 0 {
         return Err(invalid(format!(
             "unknown flag bits {:#x} in flags {flags:#x} (known: MAPIPC_READ|MAPIPC_WRITE|\
-             MAPIPC_PRIVATE|MAPIPC_CREATE|MAPIPC_EXCLUSIVE = {MAP_KNOWN:#x})",
+             MAPIPC_PRIVATE|MAPIPC_CREATE|MAPIPC_EXCLUSIVE|MAPIPC_GUARDED = {MAP_KNOWN:#x})",
             flags & !MAP_KNOWN
         )));
     }
@@ -85,14 +92,16 @@ pub(crate) fn map_options(flags: u32) -> Result<MapOptions> {
         access,
         sharing,
         create,
+        guarded: flags & MAPIPC_GUARDED != 0,
     })
 }
 
 /// Decodes the flags of an anonymous mapping, where creating means nothing.
 pub(crate) fn anonymous_options(flags: u32) -> Result<MapOptions> {
-    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE) != 0 {
+    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE | MAPIPC_GUARDED) != 0 {
         return Err(invalid(format!(
-            "flags {flags:#x}: MAPIPC_CREATE and MAPIPC_EXCLUSIVE do not apply to anonymous memory"
+            "flags {flags:#x}: MAPIPC_CREATE, MAPIPC_EXCLUSIVE and MAPIPC_GUARDED do not apply \
+             to anonymous memory"
         )));
     }
     map_options(flags)
@@ -159,7 +168,7 @@ mod tests {
         for bad in [
             0,
             MAPIPC_PRIVATE,
-            MAPIPC_READ | 0x20,
+            MAPIPC_READ | 0x40,
             MAPIPC_READ | MAPIPC_EXCLUSIVE,
             u32::MAX,
         ] {
@@ -170,6 +179,8 @@ mod tests {
             );
         }
         assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_CREATE).is_err());
+        assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_GUARDED).is_err());
+        assert!(map_options(MAPIPC_READ | MAPIPC_GUARDED).unwrap().guarded);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod boundary;
 pub mod flags;
+pub mod guard;
 pub mod map;
 pub mod shm;
 pub mod status;

@@ -1,0 +1,78 @@
+//! Exports for copies that cannot crash.
+
+use std::ffi::c_void;
+
+use super::boundary::call;
+use super::status::mapipc_status;
+use crate::error::{Error, ErrorKind, Result};
+use crate::guard::{self, Direction};
+use crate::registry::{self, Need};
+
+fn buffer_arg(ptr: usize, len: usize, what: &str) -> Result<()> {
+    if ptr == 0 && len > 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the {what} buffer is NULL"),
+        ));
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes from `src`, inside a live mapipc region, to the
+/// caller's buffer `dst` (the two must not overlap).
+///
+/// If the file behind the region shrank (another process truncated it) or
+/// could not be read, so that some of the bytes are gone, the call returns
+/// MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a read error) with a message
+/// naming the file and its size now, instead of the process dying of
+/// SIGBUS; the bytes before the hole may have been copied. Costs what memcpy
+/// costs: no system call.
+///
+/// `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
+/// `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
+/// is MAPIPC_ERR_INVALID_ARGUMENT. `len == 0` checks and copies nothing.
+///
+/// # Safety
+/// `dst` is writable for `len` bytes (it is the caller's memory and cannot
+/// be checked).
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_read(
+    src: *const c_void,
+    dst: *mut c_void,
+    len: usize,
+) -> mapipc_status {
+    call(|| {
+        registry::locate(src as usize, len, 1, Need::Read, "source")?;
+        buffer_arg(dst as usize, len, "destination")?;
+        // SAFETY: locate checked the source bytes lie in a live region; the
+        // caller vouches for dst and that they do not overlap.
+        unsafe { guard::copy(dst.cast(), src.cast(), len, Direction::Read, src as usize) }
+    })
+}
+
+/// Copies `len` bytes from the caller's buffer `src` into a live, writable
+/// mapipc region at `dst` (the two must not overlap).
+///
+/// Bytes whose page vanished because the file shrank are not written and
+/// the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for an I/O
+/// error) naming the file and its size now; the file never grows. A
+/// read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors as
+/// for mapipc_read().
+///
+/// # Safety
+/// `src` is readable for `len` bytes (it is the caller's memory and cannot
+/// be checked).
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_write(
+    dst: *mut c_void,
+    src: *const c_void,
+    len: usize,
+) -> mapipc_status {
+    call(|| {
+        registry::locate(dst as usize, len, 1, Need::Write, "destination")?;
+        buffer_arg(src as usize, len, "source")?;
+        // SAFETY: locate checked the destination bytes lie in a live,
+        // writable region; the caller vouches for src and no overlap.
+        unsafe { guard::copy(dst.cast(), src.cast(), len, Direction::Write, dst as usize) }
+    })
+}

@@ -1,0 +1,187 @@
+//! A memory copy that survives SIGBUS: if a page it touches has vanished
+//! (the file behind a mapping shrank), the SIGBUS handler moves the
+//! interrupted copy to its recovery point, which returns where and why it
+//! failed. No system call, no setjmp: the normal path is a plain copy.
+
+/// Where a copy stopped, from the `siginfo_t` of its SIGBUS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fault {
+    /// The address that could not be read or written.
+    pub(crate) addr: usize,
+    /// `si_code`: `BUS_ADRERR` (nothing behind the address) or `BUS_OBJERR`
+    /// (the object failed, e.g. an I/O error).
+    pub(crate) code: i32,
+}
+
+/// What the assembly returns in rax:rdx: (0, 0) for success.
+#[repr(C)]
+struct Outcome {
+    addr: usize,
+    code: isize,
+}
+
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    // Hidden: these names must not be exported from the shared library.
+    ".pushsection .text.mapipc_fault_copy,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl mapipc_fault_copy",
+    ".hidden mapipc_fault_copy",
+    ".type mapipc_fault_copy,@function",
+    // rdi = dst, rsi = src, rdx = len. The ABI guarantees DF = 0. Every
+    // load and store lies between _body and _body_end, where a fault is
+    // redirected to _recover.
+    "mapipc_fault_copy:",
+    "mov rcx, rdx",
+    ".globl mapipc_fault_copy_body",
+    ".hidden mapipc_fault_copy_body",
+    "mapipc_fault_copy_body:",
+    // Short copies as memcpy does them: two overlapping moves of the
+    // widest size that fits, loads before stores. Long ones: rep movsb
+    // (fast-string microcode).
+    "cmp rdx, 64",
+    "ja .Lmapipc_rep",
+    "cmp rdx, 32",
+    "ja .Lmapipc_33_64",
+    "cmp rdx, 16",
+    "jae .Lmapipc_16_32",
+    "cmp rdx, 8",
+    "jae .Lmapipc_8_15",
+    "cmp rdx, 4",
+    "jae .Lmapipc_4_7",
+    "jmp .Lmapipc_rep",
+    ".Lmapipc_33_64:",
+    "movdqu xmm0, [rsi]",
+    "movdqu xmm1, [rsi + 16]",
+    "movdqu xmm2, [rsi + rdx - 32]",
+    "movdqu xmm3, [rsi + rdx - 16]",
+    "movdqu [rdi], xmm0",
+    "movdqu [rdi + 16], xmm1",
+    "movdqu [rdi + rdx - 32], xmm2",
+    "movdqu [rdi + rdx - 16], xmm3",
+    "jmp .Lmapipc_done",
+    ".Lmapipc_16_32:",
+    "movdqu xmm0, [rsi]",
+    "movdqu xmm1, [rsi + rdx - 16]",
+    "movdqu [rdi], xmm0",
+    "movdqu [rdi + rdx - 16], xmm1",
+    "jmp .Lmapipc_done",
+    ".Lmapipc_8_15:",
+    "mov r8, [rsi]",
+    "mov r9, [rsi + rdx - 8]",
+    "mov [rdi], r8",
+    "mov [rdi + rdx - 8], r9",
+    "jmp .Lmapipc_done",
+    ".Lmapipc_4_7:",
+    "mov r8d, [rsi]",
+    "mov r9d, [rsi + rdx - 4]",
+    "mov [rdi], r8d",
+    "mov [rdi + rdx - 4], r9d",
+    "jmp .Lmapipc_done",
+    ".Lmapipc_rep:",
+    "rep movsb",
+    ".Lmapipc_done:",
+    ".globl mapipc_fault_copy_body_end",
+    ".hidden mapipc_fault_copy_body_end",
+    "mapipc_fault_copy_body_end:",
+    "xor eax, eax",
+    "xor edx, edx",
+    "ret",
+    // The handler resumes here with rax = fault address, rdx = si_code.
+    ".globl mapipc_fault_copy_recover",
+    ".hidden mapipc_fault_copy_recover",
+    "mapipc_fault_copy_recover:",
+    "ret",
+    ".size mapipc_fault_copy, .-mapipc_fault_copy",
+    ".popsection",
+);
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    fn mapipc_fault_copy(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
+    static mapipc_fault_copy_body: u8;
+    static mapipc_fault_copy_body_end: u8;
+    static mapipc_fault_copy_recover: u8;
+}
+
+/// Copies `len` bytes from `src` to `dst` (which must not overlap); a
+/// SIGBUS on either side ends the copy early with the fault. The SIGBUS
+/// handler must be installed (see `handler::install`).
+///
+/// # Safety
+/// `src` is valid for reading and `dst` for writing `len` bytes, except
+/// that pages of a mapping may have vanished (that is the point).
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+    // SAFETY: the caller's promise; the assembly reads and writes exactly
+    // those bytes and touches nothing else.
+    let out = unsafe { mapipc_fault_copy(dst, src, len) };
+    if out.addr == 0 {
+        Ok(())
+    } else {
+        Err(Fault {
+            addr: out.addr,
+            code: out.code as i32,
+        })
+    }
+}
+
+/// Called from the SIGBUS handler with the interrupted context: if the
+/// fault happened inside the copy, points it at the recovery code with the
+/// fault's address and code, and returns true.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to an SA_SIGINFO handler.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn redirect(ctx: *mut libc::c_void, addr: usize, code: i32) -> bool {
+    // SAFETY: the caller's promise: ctx is a live ucontext_t.
+    let regs = unsafe { &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    let pc = regs[libc::REG_RIP as usize] as usize;
+    // SAFETY: only the addresses of the labels are taken.
+    let (body, end, recover) = unsafe {
+        (
+            &mapipc_fault_copy_body as *const u8 as usize,
+            &mapipc_fault_copy_body_end as *const u8 as usize,
+            &mapipc_fault_copy_recover as *const u8 as usize,
+        )
+    };
+    if pc < body || pc >= end {
+        return false;
+    }
+    regs[libc::REG_RAX as usize] = addr as i64;
+    regs[libc::REG_RDX as usize] = code as i64;
+    regs[libc::REG_RIP as usize] = recover as i64;
+    true
+}
+
+// Elsewhere: process_vm_readv/writev on this process report a vanished
+// page as EFAULT instead of raising SIGBUS; slower (a system call per
+// copy), but no assembly is needed.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+    let local = libc::iovec {
+        iov_base: dst.cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: both iovecs describe memory of this process that the caller
+    // vouches for; the kernel checks every page and fails instead of
+    // faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == len as isize {
+        Ok(())
+    } else {
+        Err(Fault {
+            addr: src as usize + n.max(0) as usize,
+            code: libc::BUS_ADRERR,
+        })
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn redirect(_ctx: *mut libc::c_void, _addr: usize, _code: i32) -> bool {
+    false
+}
