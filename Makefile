@@ -160,7 +160,8 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_anon_sum $(B)/c_tests/static/lab_sysv_writer \
       $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/lab_sync_writer \
       $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/lab_file_writer \
-      $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/misuse
+      $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
+      $(B)/c_tests/static/misuse
 	@examples/demo.sh $(B)/c_tests/static
 
 $(B)/c_tests/static/misuse: $(B)/examples/misuse
@@ -173,7 +174,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, copy, ipc, sync, guard).
+# run; BENCH_ARGS="quick sync" for one group (map, copy, ipc, sync, guard, channel).
 bench: lib $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

@@ -56,11 +56,20 @@ void compare(const char *op, const char *unit, int higher_better, double (*m)(vo
 void print_header(void);
 void write_outputs(const char *csv, const char *svg);
 
+/* Baselines the ipc group defines and the channel group reuses: a
+ * hand-written SPSC ring in shared memory, pipes and socketpairs. */
+struct ipc { size_t msg; size_t count; size_t slots; };
+double ipc_ring(void *arg);    /* one-way throughput, GB/s */
+double rtt_ring(void *arg);    /* 64-byte round trip, us */
+double rtt_pipe(void *arg);
+double rtt_socket(void *arg);
+
 /* The groups; each makes (and removes) its own files under dir. */
 void bench_map(const char *dir);
 void bench_copy(const char *dir);
 void bench_ipc(void);
 void bench_sync(void);
 void bench_guard(const char *dir);
+void bench_channel(void);
 
 #endif

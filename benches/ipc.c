@@ -24,11 +24,10 @@ static inline void relax(unsigned *spins) {
     }
 }
 
-struct ipc { size_t msg; size_t count; size_t slots; };
 
 static size_t ring_bytes(struct ipc *c) { return sizeof(struct ring) + c->slots * c->msg; }
 
-static double ipc_ring(void *arg) {
+double ipc_ring(void *arg) {
     struct ipc *c = arg;
     struct ring *r;
     must(mapipc_map_anonymous(ring_bytes(c), MAPIPC_READ | MAPIPC_WRITE, (void **)&r), "ring");
@@ -115,7 +114,7 @@ static double ipc_pipe(void *arg) { return ipc_stream(arg, 0); }
 static double ipc_socket(void *arg) { return ipc_stream(arg, 1); }
 
 /* Round trip of a 64-byte message. */
-static double rtt_ring(void *arg) {
+double rtt_ring(void *arg) {
     struct ipc *c = arg;
     struct ring *r;
     must(mapipc_map_anonymous(sizeof(struct ring) + 2 * 64, MAPIPC_READ | MAPIPC_WRITE, (void **)&r), "ring");
@@ -174,8 +173,8 @@ static double rtt_stream(struct ipc *c, int use_socket) {
     return t / (double)c->count * 1e6;
 }
 
-static double rtt_pipe(void *arg) { return rtt_stream(arg, 0); }
-static double rtt_socket(void *arg) { return rtt_stream(arg, 1); }
+double rtt_pipe(void *arg) { return rtt_stream(arg, 0); }
+double rtt_socket(void *arg) { return rtt_stream(arg, 1); }
 
 void bench_ipc(void) {
     struct ipc small = {64, quick ? 100000 : 1000000, 4096};

@@ -8,19 +8,19 @@
 
 static char peer_path[PATH_MAX];
 
-/* Where helper_shm_peer lives: beside this test program. */
-static inline void find_peer(const char *argv0) {
+/* Where the helper program `name` lives: beside this test program. */
+static inline void find_helper(const char *argv0, const char *name) {
     const char *dir = getenv("MAPIPC_TEST_BIN_DIR");
-    if (dir)
-        snprintf(peer_path, sizeof peer_path, "%s/helper_shm_peer", dir);
-    else {
-        snprintf(peer_path, sizeof peer_path, "%s", argv0);
-        char *slash = strrchr(peer_path, '/');
-        snprintf(slash ? slash + 1 : peer_path,
-                 sizeof peer_path - (size_t)(slash ? slash + 1 - peer_path : 0),
-                 "helper_shm_peer");
+    if (dir) {
+        snprintf(peer_path, sizeof peer_path, "%s/%s", dir, name);
+        return;
     }
+    const char *slash = strrchr(argv0, '/');
+    int dir_len = slash ? (int)(slash - argv0 + 1) : 0;
+    snprintf(peer_path, sizeof peer_path, "%.*s%s", dir_len, argv0, name);
 }
+
+static inline void find_peer(const char *argv0) { find_helper(argv0, "helper_shm_peer"); }
 
 /* fork + exec the peer with up to three arguments; returns its status. */
 static inline int run_peer(const char *a, const char *b, const char *c, const char *d) {

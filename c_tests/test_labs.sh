@@ -165,6 +165,28 @@ truncated_reader_modes() {
     rm test
 }
 
+# 004's pipe example over a channel.
+pipe_exchange_over_channel() {
+    local out
+    out=$(run pipe_channel)
+    case "$out" in *'PARENT: read "test"'*) ;; *) echo "said [$out]" >&2; return 1 ;; esac
+    expect_eq "lines" "$(printf '%s\n' "$out" | sort | tr '\n' '|')" \
+        ' CHILD: exiting| CHILD: writing to the channel|PARENT: read "test"|PARENT: reading from the channel|'
+}
+
+# 004's chat as a real two-way conversation over two channels: each side
+# prints exactly the other's lines, in order.
+chat_over_channels() {
+    printf 'hello b\nhow are you?\nbye\n' | run chat_channel talk a > a.out &
+    local a=$!
+    printf 'hi a\nfine, thanks\n' | run chat_channel talk b > b.out
+    wait "$a"
+    expect_eq "a heard" "$(cat a.out)" "$(printf 'b: hi a\nb: fine, thanks')"
+    expect_eq "b heard" "$(cat b.out)" "$(printf 'a: hello b\na: how are you?\na: bye')"
+    expect_eq "mode" "$(mode_of talk)" 600
+    rm talk a.out b.out
+}
+
 # 003: the file-based writer and reader on "test", one after the other.
 file_writer_and_reader() {
     expect_failure MAPIPC_ERR_NOT_FOUND file_reader test
@@ -214,7 +236,7 @@ for c in mmap_write_then_read mmap_read_refuses_bad_files mmap_shared_fills_and_
          copies_match_byte_for_byte data_file_layout anonymous_sum_is_30 file_writer_and_reader \
          anonymous_string sysv_writer_and_reader shmdemo_round_trip chat_write_then_read \
          anonymous_sum_with_wait anonymous_string_with_mutex sync_writer_and_reader \
-         truncated_reader_modes; do
+         truncated_reader_modes pipe_exchange_over_channel chat_over_channels; do
     case_ "$c"
 done
 exit $failed

@@ -50,6 +50,20 @@ for mode in raw copy guarded; do
 done
 rm test
 
+step "two processes chat through two channels (seed 004's chat, without polling)"
+say "\$ printf 'hello b\\nhow are you?\\nbye\\n' | chat_channel talk a &"
+say "\$ printf 'hi a\\nfine, thanks\\n' | chat_channel talk b"
+printf 'hello b\nhow are you?\nbye\n' | "$bin/lab_chat_channel" talk a > a.out &
+a=$!
+printf 'hi a\nfine, thanks\n' | "$bin/lab_chat_channel" talk b > b.out
+wait "$a"
+say "what a printed:"
+sed 's/^/       /' a.out
+say "what b printed:"
+sed 's/^/       /' b.out
+say "(each line one message; end of input closes a side's channel and ends the other's receive)"
+rm talk a.out b.out
+
 step "two processes share a System V segment (seed 003: writer, reader)"
 : > keytest
 say "\$ sysv_writer            # ftok(\"keytest\", 100), created mode 0600"

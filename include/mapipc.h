@@ -25,6 +25,16 @@
 #include <stdint.h>
 
 /**
+ * Alignment of a channel in memory.
+ */
+#define ALIGN 64
+
+/**
+ * Bytes before the ring.
+ */
+#define HEADER 384
+
+/**
  * Longest name after the leading '/' (NAME_MAX of /dev/shm).
  */
 #define MAX_NAME_LEN 255
@@ -289,6 +299,87 @@ const char *mapipc_last_error(void);
  * The version of the library, e.g. "0.1.0". Never NULL.
  */
 const char *mapipc_version(void);
+
+/**
+ * Makes `size` bytes at `chan` a channel (`size == 0`: to the end of the
+ * region), usable by every process that maps the memory.
+ *
+ * `chan` is 64-byte aligned inside a live, writable mapipc region whose
+ * bytes there are zero-filled. `size` is at least 4096 (else
+ * MAPIPC_ERR_INVALID_ARGUMENT) and is rounded down to a multiple of 64; a
+ * size reaching past the region's end is MAPIPC_ERR_OUT_OF_RANGE; a
+ * read-only region is MAPIPC_ERR_PERMISSION_DENIED.
+ *
+ * Safe to race, and both sides may call it: one initialises, the others
+ * return MAPIPC_OK. On an existing channel of the same size it changes
+ * nothing (queued messages stay); another size, or bytes that are not a
+ * channel, are MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_init(void *chan, size_t size);
+
+/**
+ * Stores in `*out` the largest message the channel at `chan` can carry
+ * (its size less 392 bytes of bookkeeping, rounded down to 8).
+ *
+ * # Safety
+ * `out` is NULL or writable; `chan` is checked before use.
+ */
+mapipc_status mapipc_channel_max_message(const void *chan, size_t *out);
+
+/**
+ * Sends the `len` bytes at `msg` as one message, waiting while the channel
+ * is full, at most `timeout_ns` nanoseconds (0: do not wait; negative: no
+ * limit).
+ *
+ * MAPIPC_ERR_TOO_LARGE (errno EMSGSIZE) at once for more than
+ * mapipc_channel_max_message() bytes; MAPIPC_ERR_CLOSED (EPIPE) once the
+ * channel is closed, or when the receiving process has exited while the
+ * channel is full (noticed within 100 ms, also if that process is an
+ * unreaped zombie); MAPIPC_ERR_BUSY (EBUSY) while another thread is
+ * sending; MAPIPC_ERR_TIMED_OUT (EAGAIN for 0, else ETIMEDOUT). The
+ * calling process becomes the channel's sender. No system call unless the
+ * channel is full or the receiver sleeps.
+ *
+ * # Safety
+ * `msg` is readable for `len` bytes; `chan` is checked before use.
+ */
+mapipc_status mapipc_channel_send(void *chan, const void *msg, size_t len, int64_t timeout_ns);
+
+/**
+ * Receives the next message into `buf` (`cap` bytes) and stores its length
+ * in `*out_len`, waiting while the channel is empty, at most `timeout_ns`
+ * nanoseconds (0: do not wait; negative: no limit).
+ *
+ * MAPIPC_ERR_TOO_LARGE (errno EMSGSIZE) if the next message is longer
+ * than `cap`: `*out_len` is set to its length and it stays queued.
+ * MAPIPC_ERR_CLOSED (EPIPE) once the channel is closed and empty, or when
+ * the sending process has exited and the channel is empty (noticed within
+ * 100 ms, also if that process is an unreaped zombie); a new sender may
+ * come later. MAPIPC_ERR_BUSY while another thread is receiving;
+ * MAPIPC_ERR_TIMED_OUT (EAGAIN for 0, else ETIMEDOUT). `*out_len` is 0 on
+ * any other failure. The calling process becomes the channel's receiver.
+ *
+ * # Safety
+ * `buf` is writable for `cap` bytes; `out_len` is NULL or writable.
+ */
+mapipc_status mapipc_channel_recv(void *chan,
+                                  void *buf,
+                                  size_t cap,
+                                  size_t *out_len,
+                                  int64_t timeout_ns);
+
+/**
+ * Closes the channel, from either side: later sends are
+ * MAPIPC_ERR_CLOSED; receives return what is queued, then
+ * MAPIPC_ERR_CLOSED. Wakes both sides. Closing again does nothing more.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_close(void *chan);
 
 /**
  * Copies `len` bytes from `src`, inside a live mapipc region, to the

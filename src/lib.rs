@@ -11,6 +11,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod anon;
+pub mod channel;
 pub mod error;
 pub mod file;
 pub mod guard;

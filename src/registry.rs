@@ -220,6 +220,20 @@ impl Place {
         self.private
     }
 
+    /// Bytes of the region from `addr` (inside it) to its end.
+    pub fn room(&self, addr: usize) -> usize {
+        self.end - addr
+    }
+
+    /// The futex scope of words in this region.
+    pub fn scope(&self) -> crate::sync::Scope {
+        if self.private {
+            crate::sync::Scope::Private
+        } else {
+            crate::sync::Scope::Shared
+        }
+    }
+
     /// Whether `size` bytes at `addr` lie inside and allow `need`.
     #[inline]
     fn holds(&self, addr: usize, size: usize, need: Need) -> bool {

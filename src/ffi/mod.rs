@@ -3,6 +3,7 @@
 //! errno + thread-local message), and calls into the safe core.
 
 pub mod boundary;
+pub mod channel;
 pub mod flags;
 pub mod guard;
 pub mod map;

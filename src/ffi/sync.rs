@@ -124,11 +124,7 @@ pub unsafe extern "C" fn mapipc_mutex_consistent(m: *mut mapipc_mutex) -> mapipc
 fn word_at<'a>(word: *const u32, need: Need) -> Result<(&'a AtomicU32, sync::Scope)> {
     let addr = word as usize;
     let place = registry::locate(addr, 4, 4, need, "word")?;
-    let scope = if place.is_private() {
-        sync::Scope::Private
-    } else {
-        sync::Scope::Shared
-    };
+    let scope = place.scope();
     // SAFETY: locate checked that the 4 aligned bytes lie inside a live
     // region; an AtomicU32 has the size and alignment of a u32 and is only
     // read here (wait) or not dereferenced at all (wake).

@@ -62,6 +62,16 @@ impl Deadline {
         }))
     }
 
+    /// This deadline, or `limit` from now if that comes sooner: for waits
+    /// that must look up now and then (is the other side still alive?).
+    pub(crate) fn at_most(&self, limit: Duration) -> Deadline {
+        let soon = Deadline::after(Timeout::After(limit));
+        match (&self.0, &soon.0) {
+            (Some(end), Some(s)) if (end.tv_sec, end.tv_nsec) < (s.tv_sec, s.tv_nsec) => *self,
+            _ => soon,
+        }
+    }
+
     /// Whether the deadline has passed.
     pub(crate) fn expired(&self) -> bool {
         match &self.0 {

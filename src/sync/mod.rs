@@ -2,9 +2,9 @@
 //! memory: a robust mutex ([`SharedMutex`]) and wait/wake on a 32-bit word
 //! ([`wait`], [`wake`]), both built on `futex(2)`.
 
-mod futex;
+pub(crate) mod futex;
 mod mutex;
-mod robust;
+pub(crate) mod robust;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,106 @@
+//! Who is on the other side of a channel, and whether that process still
+//! runs. A zombie counts as gone: it answers `kill(pid, 0)` but will never
+//! send or receive again, so its pidfd (readable once a process has exited,
+//! reaped or not) is asked instead.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Once;
+
+/// This process's id, cached: `getpid` is a system call. Cleared in a
+/// child after fork.
+static MY_PID: AtomicU32 = AtomicU32::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn forget_after_fork() {
+    MY_PID.store(0, Ordering::Relaxed);
+}
+
+/// The calling process's id.
+#[inline]
+pub(crate) fn my_pid() -> u32 {
+    match MY_PID.load(Ordering::Relaxed) {
+        0 => my_pid_slow(),
+        pid => pid,
+    }
+}
+
+#[cold]
+fn my_pid_slow() -> u32 {
+    ATFORK.call_once(|| {
+        // SAFETY: a plain function that lives as long as the library.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_after_fork)) };
+    });
+    let pid = std::process::id();
+    MY_PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+/// Set once pidfd_open turned out not to exist here (an old kernel, a
+/// seccomp filter, valgrind): /proc is asked from then on.
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// Whether process `pid` has exited (as a zombie or for good). 0 (no one
+/// yet) and this process are never gone.
+pub(crate) fn is_gone(pid: u32) -> bool {
+    if pid == 0 || pid == my_pid() {
+        return false;
+    }
+    if NO_PIDFD.load(Ordering::Relaxed) {
+        return proc_says_gone(pid);
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (close-on-exec by definition) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return match errno::errno().0 {
+            libc::ESRCH => true,
+            libc::ENOSYS | libc::EPERM => {
+                NO_PIDFD.store(true, Ordering::Relaxed);
+                proc_says_gone(pid)
+            }
+            _ => proc_says_gone(pid),
+        };
+    }
+    let mut poll = libc::pollfd {
+        fd: fd as libc::c_int,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes one valid pollfd; close takes the
+    // descriptor opened above, used nowhere else.
+    let ready = unsafe {
+        let n = libc::poll(&mut poll, 1, 0);
+        libc::close(fd as libc::c_int);
+        n
+    };
+    ready > 0 && poll.revents & libc::POLLIN != 0
+}
+
+fn proc_says_gone(pid: u32) -> bool {
+    state_from_proc(pid).map_or(true, |state| state == b'Z' || state == b'X')
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, Z...), if the process exists.
+fn state_from_proc(pid: u32) -> Option<u8> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ...": the command may hold spaces and parentheses.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_gone() {
+        assert_eq!(my_pid(), std::process::id());
+        assert!(!is_gone(my_pid()));
+        assert!(!is_gone(0));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(is_gone(pid));
+        assert!(state_from_proc(my_pid()).is_some());
+    }
+}

@@ -1,0 +1,71 @@
+//! Taking one side of a channel (send or receive) for the length of a call.
+//!
+//! A second thread that tries while a call is under way gets `Busy` at
+//! once. The word that says who is inside is a robust futex word on the
+//! calling thread's kernel robust list (see `sync::robust`): if the thread
+//! dies inside the call, even by SIGKILL, the kernel clears it, and the next
+//! caller takes the side over. Nothing else needs repair: a message counts
+//! only once the sender publishes its end, after writing all of it.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sync::robust::{self, Me};
+
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
+/// One side's robust word and its list links.
+pub(crate) struct Token<'a> {
+    pub(crate) word: &'a AtomicU32,
+    pub(crate) prev: &'a AtomicUsize,
+    pub(crate) next: &'a AtomicUsize,
+}
+
+/// The side, held until dropped.
+pub(crate) struct Held<'a> {
+    token: Token<'a>,
+    me: Me,
+}
+
+impl<'a> Token<'a> {
+    /// Takes the side, or `Busy` if a live thread holds it. `verb` words
+    /// the error ("sending").
+    #[inline]
+    pub(crate) fn take(self, verb: &str) -> Result<Held<'a>> {
+        let me = robust::me()?;
+        me.set_pending(self.next);
+        let word = self.word.load(Ordering::Relaxed);
+        // A dead holder's word keeps only FUTEX_OWNER_DIED: free to take.
+        let taken = word & FUTEX_TID_MASK == 0
+            && self
+                .word
+                .compare_exchange(word, me.tid, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
+        if !taken {
+            me.clear_pending();
+            return Err(busy(word & FUTEX_TID_MASK, verb));
+        }
+        me.enqueue(self.prev, self.next);
+        me.clear_pending();
+        Ok(Held { token: self, me })
+    }
+}
+
+#[cold]
+fn busy(holder: u32, verb: &str) -> Error {
+    Error::new(
+        ErrorKind::Busy,
+        format!("another thread (id {holder}) is {verb} on this channel right now; one at a time"),
+    )
+}
+
+impl Drop for Held<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let t = &self.token;
+        self.me.set_pending(t.next);
+        self.me.dequeue(t.prev, t.next);
+        t.word.store(0, Ordering::Release);
+        self.me.clear_pending();
+    }
+}

@@ -1,0 +1,186 @@
+//! Exports for the message channel.
+
+use std::ffi::c_void;
+
+use super::boundary::{call, Out};
+use super::status::mapipc_status;
+use crate::channel::{self, Channel, Received, ALIGN, HEADER};
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{self, Need};
+use crate::sync::Timeout;
+
+/// The channel at `chan`, checked: 64-byte aligned in a live region that
+/// allows `need`, initialised, and wholly inside the region.
+#[inline]
+fn channel_at<'a>(chan: *const c_void, need: Need) -> Result<Channel<'a>> {
+    let addr = chan as usize;
+    let place = registry::locate(addr, HEADER, ALIGN, need, "channel")?;
+    // SAFETY: locate checked that at least HEADER aligned bytes from addr
+    // lie in a live region (room counts them to its end); Channel::at
+    // checks the channel's own size against room. The region outlives the
+    // call unless the caller unmaps it concurrently, which the API forbids.
+    unsafe { Channel::at(addr, place.room(addr), place.scope()) }
+}
+
+#[inline]
+fn null_buffer(ptr: *const c_void, len: usize, what: &str) -> Result<()> {
+    if ptr.is_null() && len > 0 {
+        return Err(null_with_length(len, what));
+    }
+    Ok(())
+}
+
+#[cold]
+fn null_with_length(len: usize, what: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("the {what} is NULL but its length is {len}"),
+    )
+}
+
+/// Makes `size` bytes at `chan` a channel (`size == 0`: to the end of the
+/// region), usable by every process that maps the memory.
+///
+/// `chan` is 64-byte aligned inside a live, writable mapipc region whose
+/// bytes there are zero-filled. `size` is at least 4096 (else
+/// MAPIPC_ERR_INVALID_ARGUMENT) and is rounded down to a multiple of 64; a
+/// size reaching past the region's end is MAPIPC_ERR_OUT_OF_RANGE; a
+/// read-only region is MAPIPC_ERR_PERMISSION_DENIED.
+///
+/// Safe to race, and both sides may call it: one initialises, the others
+/// return MAPIPC_OK. On an existing channel of the same size it changes
+/// nothing (queued messages stay); another size, or bytes that are not a
+/// channel, are MAPIPC_ERR_INVALID_ARGUMENT.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_init(chan: *mut c_void, size: usize) -> mapipc_status {
+    call(|| {
+        let addr = chan as usize;
+        let place = registry::locate(addr, HEADER, ALIGN, Need::Write, "channel")?;
+        // SAFETY: locate checked HEADER aligned writable bytes at addr; room
+        // counts the live bytes to the region's end.
+        unsafe { channel::init_at(addr, size, place.room(addr)) }
+    })
+}
+
+/// Stores in `*out` the largest message the channel at `chan` can carry
+/// (its size less 392 bytes of bookkeeping, rounded down to 8).
+///
+/// # Safety
+/// `out` is NULL or writable; `chan` is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_max_message(
+    chan: *const c_void,
+    out: *mut usize,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out, "out", 0) }?;
+        out.set(channel_at(chan, Need::Read)?.max_message());
+        Ok(())
+    })
+}
+
+/// Sends the `len` bytes at `msg` as one message, waiting while the channel
+/// is full, at most `timeout_ns` nanoseconds (0: do not wait; negative: no
+/// limit).
+///
+/// MAPIPC_ERR_TOO_LARGE (errno EMSGSIZE) at once for more than
+/// mapipc_channel_max_message() bytes; MAPIPC_ERR_CLOSED (EPIPE) once the
+/// channel is closed, or when the receiving process has exited while the
+/// channel is full (noticed within 100 ms, also if that process is an
+/// unreaped zombie); MAPIPC_ERR_BUSY (EBUSY) while another thread is
+/// sending; MAPIPC_ERR_TIMED_OUT (EAGAIN for 0, else ETIMEDOUT). The
+/// calling process becomes the channel's sender. No system call unless the
+/// channel is full or the receiver sleeps.
+///
+/// # Safety
+/// `msg` is readable for `len` bytes; `chan` is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_send(
+    chan: *mut c_void,
+    msg: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> mapipc_status {
+    call(|| {
+        let ch = channel_at(chan, Need::Write)?;
+        null_buffer(msg, len, "message")?;
+        let msg = if len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-NULL and, by the caller's promise, len readable
+            // bytes.
+            unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) }
+        };
+        ch.send(msg, Timeout::from_nanos(timeout_ns))
+    })
+}
+
+/// Receives the next message into `buf` (`cap` bytes) and stores its length
+/// in `*out_len`, waiting while the channel is empty, at most `timeout_ns`
+/// nanoseconds (0: do not wait; negative: no limit).
+///
+/// MAPIPC_ERR_TOO_LARGE (errno EMSGSIZE) if the next message is longer
+/// than `cap`: `*out_len` is set to its length and it stays queued.
+/// MAPIPC_ERR_CLOSED (EPIPE) once the channel is closed and empty, or when
+/// the sending process has exited and the channel is empty (noticed within
+/// 100 ms, also if that process is an unreaped zombie); a new sender may
+/// come later. MAPIPC_ERR_BUSY while another thread is receiving;
+/// MAPIPC_ERR_TIMED_OUT (EAGAIN for 0, else ETIMEDOUT). `*out_len` is 0 on
+/// any other failure. The calling process becomes the channel's receiver.
+///
+/// # Safety
+/// `buf` is writable for `cap` bytes; `out_len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_recv(
+    chan: *mut c_void,
+    buf: *mut c_void,
+    cap: usize,
+    out_len: *mut usize,
+    timeout_ns: i64,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out_len, "out_len", 0) }?;
+        let ch = channel_at(chan, Need::Write)?;
+        null_buffer(buf, cap, "buffer")?;
+        let buf = if cap == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY: non-NULL and, by the caller's promise, cap writable
+            // bytes that nothing else uses during the call.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        match ch.recv(buf, Timeout::from_nanos(timeout_ns))? {
+            Received::Message(len) => {
+                out.set(len);
+                Ok(())
+            }
+            Received::TooSmall(len) => {
+                out.set(len);
+                Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "the next message on the channel at {:#x} has {len} bytes, more than the \
+                         {cap}-byte buffer; it stays queued",
+                        chan as usize
+                    ),
+                ))
+            }
+        }
+    })
+}
+
+/// Closes the channel, from either side: later sends are
+/// MAPIPC_ERR_CLOSED; receives return what is queued, then
+/// MAPIPC_ERR_CLOSED. Wakes both sides. Closing again does nothing more.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_close(chan: *mut c_void) -> mapipc_status {
+    call(|| channel_at(chan, Need::Write)?.close())
+}
