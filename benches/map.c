@@ -119,19 +119,23 @@ static double sync_raw(void *arg) {
 
 /* ---- shared memory cycles ------------------------------------------- */
 
-static double sysv_mapipc(void *arg) {
-    struct cycle *c = arg;
+/* by_key: remove with mapipc_shm_remove_key (ftok + shmget again) instead
+ * of mapipc_shm_remove_region (the id the region knows). */
+static double sysv_cycle(struct cycle *c, int by_key) {
     double t0 = 0;
     for (int i = -5; i < c->iters; i++) {
         if (i == 0) t0 = now();
         char *p;
         must(mapipc_shm_open_key(key_file, 1, c->len, MAPIPC_READ | MAPIPC_WRITE | MAPIPC_CREATE, (void **)&p), "shm key");
         touch_pages(p, c->len);
-        must(mapipc_shm_remove_region(p), "remove");
+        must(by_key ? mapipc_shm_remove_key(key_file, 1) : mapipc_shm_remove_region(p), "remove");
         must(mapipc_unmap(p), "detach");
     }
     return (now() - t0) / c->iters * 1e6;
 }
+
+static double sysv_mapipc(void *arg) { return sysv_cycle(arg, 0); }
+static double sysv_mapipc_by_key(void *arg) { return sysv_cycle(arg, 1); }
 
 static double sysv_raw(void *arg) {
     struct cycle *c = arg;
@@ -207,6 +211,8 @@ void bench_map(const char *dir) {
 
     struct cycle shm = {NULL, 4 * KIB, quick ? 200 : 3000};
     compare("System V cycle 4 KiB", "us", 0, sysv_mapipc, "ftok+shmget+shmat", sysv_raw, &shm);
+    compare("System V cycle 4 KiB, remove by key", "us", 0, sysv_mapipc_by_key, "ftok+shmget+shmat", sysv_raw,
+            &shm);
     compare("POSIX named cycle 4 KiB", "us", 0, posix_mapipc, "shm_open+mmap", posix_raw, &shm);
 
     unlink(file_4k);

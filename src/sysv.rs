@@ -2,6 +2,7 @@
 //! attached read-only unless writing is asked for, sizes checked, and never
 //! left behind by a call that fails after creating it.
 
+use std::ffi::CStr;
 use std::path::Path;
 use std::ptr::NonNull;
 
@@ -46,6 +47,12 @@ impl std::fmt::Display for Described<'_> {
 /// `ftok(path, proj_id)` with both checked: `path` must exist and
 /// `proj_id` be 1..=255 (only its low 8 bits are used, and 0 is reserved).
 pub fn key_for(path: &Path, proj_id: i32) -> Result<Key> {
+    key_for_c(&sys::c_path(path)?, proj_id)
+}
+
+/// [`key_for`] for a path that is already a C string (saves a copy).
+pub fn key_for_c(cpath: &CStr, proj_id: i32) -> Result<Key> {
+    let path = sys::path_of(cpath);
     if !(1..=255).contains(&proj_id) {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -55,7 +62,6 @@ pub fn key_for(path: &Path, proj_id: i32) -> Result<Key> {
             ),
         ));
     }
-    let cpath = sys::c_path(path)?;
     // SAFETY: cpath is a valid NUL-terminated string for the call.
     let key = unsafe { libc::ftok(cpath.as_ptr(), proj_id) };
     if key == -1 {
@@ -73,7 +79,13 @@ pub fn key_for(path: &Path, proj_id: i32) -> Result<Key> {
 /// write access the attachment is read-only. Copy-on-write does not exist
 /// for System V segments: [`Sharing::Private`] is refused.
 pub fn open_key(path: &Path, proj_id: i32, size: usize, opts: MapOptions) -> Result<Region> {
-    let key = key_for(path, proj_id)?;
+    open_key_c(&sys::c_path(path)?, proj_id, size, opts)
+}
+
+/// [`open_key`] for a path that is already a C string (saves a copy).
+pub fn open_key_c(cpath: &CStr, proj_id: i32, size: usize, opts: MapOptions) -> Result<Region> {
+    let path = sys::path_of(cpath);
+    let key = key_for_c(cpath, proj_id)?;
     let what = Described { key, path, proj_id };
     if opts.sharing == Sharing::Private {
         return Err(Error::new(
@@ -213,7 +225,13 @@ pub fn remove_attached(region: &RegionInfo) -> Result<()> {
 /// Marks the segment of `path` / `proj_id` for removal: it disappears when
 /// the last process detaches. A missing segment is `NotFound`.
 pub fn remove_key(path: &Path, proj_id: i32) -> Result<()> {
-    let key = key_for(path, proj_id)?;
+    remove_key_c(&sys::c_path(path)?, proj_id)
+}
+
+/// [`remove_key`] for a path that is already a C string (saves a copy).
+pub fn remove_key_c(cpath: &CStr, proj_id: i32) -> Result<()> {
+    let path = sys::path_of(cpath);
+    let key = key_for_c(cpath, proj_id)?;
     let what = Described { key, path, proj_id };
     // SAFETY: shmget only reads its integer arguments.
     let id = unsafe { libc::shmget(key.0, 0, 0) };

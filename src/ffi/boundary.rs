@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 
 use super::status::{mapipc_status, status_of, MAPIPC_OK};
 use crate::error::{Error, ErrorKind, Result};
@@ -87,16 +86,6 @@ pub extern "C" fn mapipc_last_error() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn mapipc_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
-
-/// Reads a C path argument: NULL and "" are refused.
-///
-/// # Safety
-/// `ptr` is NULL or points to a NUL-terminated string.
-pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a Path> {
-    // SAFETY: the caller's promise, passed on unchanged.
-    let s = unsafe { str_arg(ptr, what) }?;
-    Ok(crate::sys::path_of(s))
 }
 
 /// Reads a C string argument: NULL and "" are refused.

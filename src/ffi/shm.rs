@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::boundary::{call, call_for_region, path_arg, str_arg};
+use super::boundary::{call, call_for_region, str_arg};
 use super::flags;
 use super::status::mapipc_status;
 use crate::{posix_shm, registry, sysv};
@@ -39,8 +39,8 @@ pub unsafe extern "C" fn mapipc_shm_open_key(
     // SAFETY: the caller's promises above.
     unsafe {
         call_for_region(out, || {
-            let path = path_arg(path, "path")?;
-            sysv::open_key(path, proj_id, size, flags::map_options(flags)?)
+            let path = str_arg(path, "path")?;
+            sysv::open_key_c(path, proj_id, size, flags::map_options(flags)?)
         })
     }
 }
@@ -59,8 +59,8 @@ pub unsafe extern "C" fn mapipc_shm_remove_key(
 ) -> mapipc_status {
     call(|| {
         // SAFETY: the caller's promise above.
-        let path = unsafe { path_arg(path, "path") }?;
-        sysv::remove_key(path, proj_id)
+        let path = unsafe { str_arg(path, "path") }?;
+        sysv::remove_key_c(path, proj_id)
     })
 }
 
