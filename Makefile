@@ -35,6 +35,10 @@ C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
            $(addprefix lab_,$(notdir $(basename $(LAB_SRC))))
 C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
 C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
+C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
+# The third build of the C tests: AddressSanitizer and UBSan, stopping at
+# the first report.
+SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all lib header header-check header-compile symbols test rust-test \
         c-test install uninstall install-test demo demo-test bench clean FORCE
@@ -86,7 +90,11 @@ $(B)/c_tests/shared/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LI
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
-# The lab programs, built the same two ways.
+$(B)/c_tests/asan/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+# The lab programs, built the same three ways.
 $(B)/c_tests/static/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(LIB)/libmapipc.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
@@ -95,7 +103,11 @@ $(B)/c_tests/shared/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) inclu
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
 
-c-test: header-check $(C_STATIC) $(C_SHARED)
+$(B)/c_tests/asan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
 
 rust-test:

@@ -76,6 +76,20 @@ static int check_failures;
         }                                                                    \
     } while (0)
 
+/* Parts of a case that a tool cannot run (valgrind cannot retry a replaced
+ * page, sanitizers reserve terabytes of address space, ...): prints which
+ * part was skipped and why, and returns 1. */
+enum { UNDER_VALGRIND = 1, UNDER_SANITIZER = 2 };
+
+static inline int skip_under(int tools, const char *what) {
+    const char *tool = NULL;
+    if ((tools & UNDER_VALGRIND) && getenv("MAPIPC_TEST_UNDER_VALGRIND")) tool = "valgrind";
+    if ((tools & UNDER_SANITIZER) && getenv("MAPIPC_TEST_UNDER_SANITIZER")) tool = "sanitizers";
+    if (tool == NULL) return 0;
+    printf("# skipped under %s: %s\n", tool, what);
+    return 1;
+}
+
 /* Waits for a child and returns its exit status, or 128 + signal. */
 static inline int check_wait(pid_t pid) {
     int status;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every C test program, linked statically and dynamically, and the
-# dynamically linked ones again under valgrind (any error or definite leak
-# fails). Each run gets a fresh empty working directory, removed afterwards.
+# Runs every C test program, linked statically and dynamically, built with
+# AddressSanitizer + UBSan, and the dynamically linked ones again under
+# valgrind (any error or definite leak fails). A case that cannot run under
+# a tool says "# skipped under TOOL: NAME", and that line is shown. Each run gets a fresh empty working directory, removed afterwards.
 # Counts the "ok" / "not ok" case lines; a program that fails without a
 # "not ok" line counts as one failure. Fails if System V segments or
 # /dev/shm objects were left behind. Ends with "N passed, N failed".
@@ -49,6 +50,7 @@ run_one() { # label, binary, [wrapper...]
         sed 's/^/    /' "$out"
     else
         echo "pass $label: $ok cases"
+        grep '^# skipped' "$out" | sed 's/^/    /'
     fi
     leftover=$(find "$work" -mindepth 1 | head -n 5)
     if [ -n "$leftover" ]; then
@@ -62,10 +64,17 @@ vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=de
     --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no
     --fair-sched=yes)
 
+# Sanitizers: SIGBUS and SIGSEGV stay with the program (mapipc's handler,
+# or the default death the tests expect), as without them; leaks are
+# reported at exit.
+san_env=(env ASAN_OPTIONS=handle_sigbus=0:handle_segv=0:detect_leaks=1:exitcode=98
+         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 MAPIPC_TEST_UNDER_SANITIZER=1)
+
 for bin in "$dir"/static/test_*; do
     name=$(basename "$bin")
     run_one "static/$name" "$bin"
     run_one "shared/$name" "$dir/shared/$name"
+    run_one "asan/$name" "$dir/asan/$name" "${san_env[@]}"
     if [ "$have_valgrind" = 1 ]; then
         MAPIPC_TEST_UNDER_VALGRIND=1 run_one "valgrind/$name" "$dir/shared/$name" "${vg[@]}"
     fi
@@ -79,6 +88,7 @@ for script in "$here"/test_*.sh; do
     name=$(basename "$script" .sh)
     LAB_BIN="$dir/static" run_one "static/$name" "$script"
     LAB_BIN="$dir/shared" run_one "shared/$name" "$script"
+    LAB_BIN="$dir/asan" run_one "asan/$name" "$script" "${san_env[@]}"
     if [ "$have_valgrind" = 1 ]; then
         LAB_BIN="$dir/shared" LAB_WRAP="${vg[*]}" MAPIPC_TEST_UNDER_VALGRIND=1 \
             run_one "valgrind/$name" "$script"

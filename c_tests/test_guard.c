@@ -14,15 +14,9 @@
 
 enum { PAGE = 4096 };
 
-static int under_valgrind(void) { return getenv("MAPIPC_TEST_UNDER_VALGRIND") != NULL; }
-
 /* Valgrind cannot retry an access after a handler replaced the page it
  * faulted on: such cases print why they were skipped. */
-static int skip_under_valgrind(const char *why) {
-    if (!under_valgrind()) return 0;
-    printf("# skipped under valgrind: %s\n", why);
-    return 1;
-}
+static int skip_under_valgrind(const char *why) { return skip_under(UNDER_VALGRIND, why); }
 
 /* Another process shrinks the file, and is gone before we go on. */
 static void truncate_elsewhere(const char *path, off_t size) {
@@ -247,7 +241,7 @@ static void guarded_flag_rules(void) {
     CHECK_MESSAGE("never shrinks");
     unlink("key");
     /* A read-only guarded mapping reads zeros too. */
-    if (!under_valgrind()) {
+    if (!skip_under(UNDER_VALGRIND, "guarded_flag_rules: a read-only guarded mapping")) {
         check_write_file("ro", "abcdefgh", 8);
         CHECK(truncate("ro", 2 * PAGE) == 0);
         unsigned char *r = NULL;
