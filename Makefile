@@ -41,7 +41,7 @@ C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all lib header header-check header-compile symbols test rust-test \
-        c-test install uninstall install-test demo demo-test bench clean FORCE
+        c-test install uninstall install-test demo demo-test bench stress clean FORCE
 
 all: lib header
 
@@ -109,6 +109,15 @@ $(B)/c_tests/asan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include
 
 c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
+
+# The randomized API stress on its own, as long as asked:
+# make stress SEED=n CALLS=n (a failure prints the seed and call to replay).
+SEED  ?= $(shell date +%s)
+CALLS ?= 200000
+stress: $(B)/c_tests/static/test_stress $(B)/c_tests/static/helper_shm_peer
+	@dir=$$(mktemp -d) && cd $$dir && echo "stress: seed $(SEED), $(CALLS) calls" && \
+	  MAPIPC_STRESS_SEED=$(SEED) MAPIPC_STRESS_CALLS=$(CALLS) $(abspath $(B)/c_tests/static/test_stress); \
+	  rc=$$?; cd / && rm -rf $$dir; exit $$rc
 
 rust-test:
 	$(CARGO) fmt --check
