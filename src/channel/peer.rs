@@ -58,7 +58,9 @@ pub(crate) fn is_gone(pid: u32) -> bool {
                 NO_PIDFD.store(true, Ordering::Relaxed);
                 proc_says_gone(pid)
             }
-            _ => proc_says_gone(pid),
+            // Out of descriptors or memory: no answer now, so not gone;
+            // the waiter asks again at its next look-around.
+            _ => false,
         };
     }
     let mut poll = libc::pollfd {
@@ -77,12 +79,14 @@ pub(crate) fn is_gone(pid: u32) -> bool {
 }
 
 fn proc_says_gone(pid: u32) -> bool {
-    state_from_proc(pid).map_or(true, |state| state == b'Z' || state == b'X')
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => matches!(state_letter(&stat), Some(b'Z' | b'X')),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
-/// The state letter of `/proc/PID/stat` (R, S, Z...), if the process exists.
-fn state_from_proc(pid: u32) -> Option<u8> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+/// The state letter of a `/proc/PID/stat` line (R, S, Z...).
+fn state_letter(stat: &[u8]) -> Option<u8> {
     // "pid (comm) S ...": the command may hold spaces and parentheses.
     let close = stat.iter().rposition(|&b| b == b')')?;
     stat.get(close + 2).copied()
@@ -101,6 +105,7 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(is_gone(pid));
-        assert!(state_from_proc(my_pid()).is_some());
+        assert_eq!(state_letter(b"12 (a) b) Z 1 2"), Some(b'Z'));
+        assert!(!proc_says_gone(my_pid()));
     }
 }

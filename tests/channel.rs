@@ -1,0 +1,80 @@
+//! The channel through the safe Rust API, between threads (the C tests
+//! cover processes, deaths and every argument error).
+
+use std::thread;
+
+use mapipc::channel::{Channel, Received};
+use mapipc::sync::Timeout;
+use mapipc::{anon, Access, ErrorKind, Sharing};
+
+#[test]
+fn messages_arrive_whole_in_order_then_closed() {
+    let region = anon::map_anonymous(16384, Access::ReadWrite, Sharing::Shared).unwrap();
+    let ch = Channel::init_in(&region, 0, 0).unwrap();
+    assert_eq!(ch.max_message(), 16384 - mapipc::channel::HEADER - 8);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let tx = Channel::open_in(&region, 0).unwrap();
+            for i in 0..10_000u32 {
+                let msg = vec![(i % 251) as u8; (i % 300) as usize];
+                tx.send(&msg, Timeout::Never).unwrap();
+            }
+            tx.close().unwrap();
+        });
+        let mut buf = [0u8; 512];
+        for i in 0..10_000u32 {
+            let n = match ch.recv(&mut buf, Timeout::Never).unwrap() {
+                Received::Message(n) => n,
+                Received::TooSmall(n) => panic!("{n} bytes do not fit"),
+            };
+            assert_eq!(n, (i % 300) as usize);
+            assert!(buf[..n].iter().all(|&b| b == (i % 251) as u8));
+        }
+        let err = ch.recv(&mut buf, Timeout::Never).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Closed);
+    });
+}
+
+#[test]
+fn small_buffers_and_sizes() {
+    let region = anon::map_anonymous(8192, Access::ReadWrite, Sharing::Private).unwrap();
+    let ch = Channel::init_in(&region, 0, 4096).unwrap();
+    let too_big = vec![0u8; ch.max_message() + 1];
+    assert_eq!(
+        ch.send(&too_big, Timeout::Poll).unwrap_err().kind(),
+        ErrorKind::TooLarge
+    );
+    ch.send(b"hello", Timeout::Poll).unwrap();
+    let mut small = [0u8; 2];
+    assert_eq!(
+        ch.recv(&mut small, Timeout::Poll).unwrap(),
+        Received::TooSmall(5)
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        ch.recv(&mut buf, Timeout::Poll).unwrap(),
+        Received::Message(5)
+    );
+    assert_eq!(&buf[..5], b"hello");
+    let err = ch.recv(&mut buf, Timeout::Poll).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.errno()),
+        (ErrorKind::TimedOut, libc::EAGAIN)
+    );
+    assert_eq!(
+        Channel::init_in(&region, 0, 8192).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        Channel::init_in(&region, 4096, 1000).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        Channel::open_in(&region, 4096).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        Channel::init_in(&region, 8, 0).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
+}
