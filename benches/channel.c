@@ -7,6 +7,9 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+/* Bytes of bookkeeping in front of a channel's ring (docs/channel-format.md). */
+#define CHANNEL_HEADER 384
+
 /* Two channels in one anonymous region: 0 carries pings, 1 pongs. */
 static char *two_channels(size_t each) {
     char *mem = NULL;
@@ -42,11 +45,11 @@ static double spin_until(double t) {
 
 /* Round trips of a 64-byte message; with pause_us, only the round trips are
  * timed, each after a pause long enough for the echoing side to sleep. */
-static double channel_rtt_paused(size_t count, double pause_us) {
+static double channel_rtt_paused(size_t count, double pause_us, int pinned) {
     size_t each = 16 * KIB;
     char *mem = two_channels(each);
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(pinned);
     if (pid < 0) die("fork");
     if (pid == 0) echo(mem, each, count);
     char msg[64] = "ping", back[64];
@@ -64,19 +67,22 @@ static double channel_rtt_paused(size_t count, double pause_us) {
     return total / (double)count * 1e6;
 }
 
-static double channel_rtt(void *arg) { return channel_rtt_paused(((struct ipc *)arg)->count, 0); }
+static double channel_rtt(void *arg) {
+    struct ipc *c = arg;
+    return channel_rtt_paused(c->count, 0, c->pinned);
+}
 
 /* One-way stream of c->msg-byte messages; GB/s. */
 static double channel_stream(void *arg) {
     struct ipc *c = arg;
-    size_t size = 256 + c->slots * (c->msg + 8);
+    size_t size = CHANNEL_HEADER + c->slots * (c->msg + 8);
     char *mem = NULL;
     must(mapipc_map_anonymous(size, MAPIPC_READ | MAPIPC_WRITE, (void **)&mem), "map");
     must(mapipc_channel_init(mem, 0), "init");
     char *msg = malloc(c->msg);
     memset(msg, 'm', c->msg);
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(c->pinned);
     if (pid < 0) die("fork");
     if (pid == 0) {
         size_t len;
@@ -102,7 +108,7 @@ static double futex_rtt_paused(size_t count, double pause_us) {
     if (w == MAP_FAILED) die("mmap");
     _Atomic uint32_t *ping = w, *pong = w + 16;
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(1);
     if (pid < 0) die("fork");
     if (pid == 0) {
         for (uint32_t i = 1; i <= count; i++) {
@@ -127,18 +133,20 @@ static double futex_rtt_paused(size_t count, double pause_us) {
 
 static const double PAUSE_US = 500; /* longer than the channel's spinning */
 
-static double channel_rtt_asleep(void *arg) { return channel_rtt_paused(((struct ipc *)arg)->count, PAUSE_US); }
+static double channel_rtt_asleep(void *arg) { return channel_rtt_paused(((struct ipc *)arg)->count, PAUSE_US, 1); }
 static double futex_rtt_asleep(void *arg) { return futex_rtt_paused(((struct ipc *)arg)->count, PAUSE_US); }
 
 void bench_channel(void) {
-    struct ipc rt = {64, quick ? 5000 : 20000, 2};
-    compare("channel round trip, 64 B", "us", 0, channel_rtt, "hand-written ring", rtt_ring, &rt);
-    compare("channel round trip, 64 B", "us", 0, channel_rtt, "pipe", rtt_pipe, &rt);
-    compare("channel round trip, 64 B", "us", 0, channel_rtt, "socketpair", rtt_socket, &rt);
-    struct ipc stream = {4 * KIB, quick ? 20000 : 200000, 64};
+    /* Against the ring both sides are pinned to two cores; against pipes
+     * and sockets both run where the scheduler puts them. */
+    struct ipc rt = {64, quick ? 5000 : 20000, 2, 1}, rt_free = {64, quick ? 5000 : 20000, 2, 0};
+    compare("channel round trip, 64 B, 2 cores", "us", 0, channel_rtt, "hand-written ring", rtt_ring, &rt);
+    compare("channel round trip, 64 B", "us", 0, channel_rtt, "pipe", rtt_pipe, &rt_free);
+    compare("channel round trip, 64 B", "us", 0, channel_rtt, "socketpair", rtt_socket, &rt_free);
+    struct ipc stream = {4 * KIB, quick ? 20000 : 200000, 64, 1};
     compare("channel throughput, 4 KiB messages", "GB/s", 1, channel_stream, "hand-written ring", ipc_ring,
             &stream);
-    struct ipc asleep = {64, quick ? 300 : 2000, 2};
+    struct ipc asleep = {64, quick ? 300 : 2000, 2, 1};
     compare("channel round trip, receiver asleep", "us", 0, channel_rtt_asleep, "raw futex wake",
             futex_rtt_asleep, &asleep);
 }

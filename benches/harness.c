@@ -27,6 +27,22 @@ void touch_pages(volatile char *p, size_t len) {
     for (size_t i = 0; i < len; i += (size_t)page) p[i] = (char)i;
 }
 
+static void pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set); /* best effort */
+}
+
+pid_t fork_placed(int pinned) {
+    int two = pinned && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    if (two) pin_to(0);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0 && two) pin_to(1);
+    return pid;
+}
+
 double gbps(double seconds, size_t bytes) { return (double)bytes / seconds / 1e9; }
 
 /* ---- the harness ------------------------------------------------------- */

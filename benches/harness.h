@@ -42,6 +42,13 @@ void die(const char *what);
 void must(mapipc_status s, const char *what);
 double now(void);
 void touch_pages(volatile char *p, size_t len);
+/* fork() for the two-process benchmarks. pinned: the caller runs on CPU 0
+ * and the child on CPU 1, so that spinning sides are measured on two cores
+ * and not by the scheduler's luck (on one CPU a spinner waits out the
+ * other's time slice); not pinned: where the scheduler puts them, the
+ * natural setting of pipes and sockets. Both sides of a comparison use the
+ * same placement. */
+pid_t fork_placed(int pinned);
 double gbps(double seconds, size_t bytes);
 /* A file of `len` pseudo-random bytes, written and fsync'ed. */
 void make_file(const char *path, size_t len);
@@ -58,7 +65,7 @@ void write_outputs(const char *csv, const char *svg);
 
 /* Baselines the ipc group defines and the channel group reuses: a
  * hand-written SPSC ring in shared memory, pipes and socketpairs. */
-struct ipc { size_t msg; size_t count; size_t slots; };
+struct ipc { size_t msg; size_t count; size_t slots; int pinned; };
 double ipc_ring(void *arg);    /* one-way throughput, GB/s */
 double rtt_ring(void *arg);    /* 64-byte round trip, us */
 double rtt_pipe(void *arg);

@@ -34,7 +34,7 @@ double ipc_ring(void *arg) {
     char *msg = malloc(c->msg);
     memset(msg, 'm', c->msg);
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(c->pinned);
     if (pid < 0) die("fork");
     if (pid == 0) { /* consumer */
         char *in = malloc(c->msg);
@@ -88,7 +88,7 @@ static double ipc_stream(struct ipc *c, int use_socket) {
     char *msg = malloc(c->msg);
     memset(msg, 'm', c->msg);
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(c->pinned);
     if (pid < 0) die("fork");
     if (pid == 0) {
         close(fds[1]);
@@ -119,7 +119,7 @@ double rtt_ring(void *arg) {
     struct ring *r;
     must(mapipc_map_anonymous(sizeof(struct ring) + 2 * 64, MAPIPC_READ | MAPIPC_WRITE, (void **)&r), "ring");
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(c->pinned);
     if (pid < 0) die("fork");
     if (pid == 0) {
         char in[64];
@@ -156,7 +156,7 @@ static double rtt_stream(struct ipc *c, int use_socket) {
         die("pipe");
     }
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(c->pinned);
     if (pid < 0) die("fork");
     if (pid == 0) {
         char in[64];
@@ -177,13 +177,13 @@ double rtt_pipe(void *arg) { return rtt_stream(arg, 0); }
 double rtt_socket(void *arg) { return rtt_stream(arg, 1); }
 
 void bench_ipc(void) {
-    struct ipc small = {64, quick ? 100000 : 1000000, 4096};
-    struct ipc large = {64 * KIB, quick ? 2000 : 16384, 64};
+    struct ipc small = {64, quick ? 100000 : 1000000, 4096, 0};
+    struct ipc large = {64 * KIB, quick ? 2000 : 16384, 64, 0};
     compare("IPC throughput, 64 B messages", "GB/s", 1, ipc_ring, "pipe", ipc_pipe, &small);
     compare("IPC throughput, 64 B messages", "GB/s", 1, ipc_ring, "socketpair", ipc_socket, &small);
     compare("IPC throughput, 64 KiB messages", "GB/s", 1, ipc_ring, "pipe", ipc_pipe, &large);
     compare("IPC throughput, 64 KiB messages", "GB/s", 1, ipc_ring, "socketpair", ipc_socket, &large);
-    struct ipc rt = {64, quick ? 5000 : 20000, 2};
+    struct ipc rt = {64, quick ? 5000 : 20000, 2, 0};
     compare("IPC round trip, 64 B, spinning", "us", 0, rtt_ring, "pipe", rtt_pipe, &rt);
     compare("IPC round trip, 64 B, spinning", "us", 0, rtt_ring, "socketpair", rtt_socket, &rt);
 }

@@ -85,7 +85,7 @@ static void turns_raw(_Atomic uint32_t *turn, uint32_t mine, uint32_t theirs, in
 /* Round-trip time in us of `fn` played between this process and a child. */
 static double ping_pong(turn_fn fn, _Atomic uint32_t *turn, int iters) {
     atomic_store(turn, 0);
-    pid_t pid = fork();
+    pid_t pid = fork_placed(1);
     if (pid < 0) die("fork");
     if (pid == 0) {
         fn(turn, 1, 0, iters);
@@ -121,7 +121,7 @@ static double pingpong_pipe(void *arg) {
     int ab[2], ba[2];
     char b = 0;
     if (pipe(ab) || pipe(ba)) die("pipe");
-    pid_t pid = fork();
+    pid_t pid = fork_placed(1);
     if (pid < 0) die("fork");
     if (pid == 0) {
         for (int i = 0; i < c->iters; i++) {
@@ -162,7 +162,7 @@ static void handoff_side(struct handoff *h, int raw, uint32_t mine, int iters) {
 }
 
 static double handoff(struct handoff *h, int raw, int iters) {
-    pid_t pid = fork();
+    pid_t pid = fork_placed(1);
     if (pid < 0) die("fork");
     if (pid == 0) {
         handoff_side(h, raw, 1, iters);
