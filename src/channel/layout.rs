@@ -38,9 +38,9 @@ pub(crate) struct Header {
     pub(crate) sender_pid: AtomicU32,
     /// The sender's last look at `head`.
     pub(crate) head_seen: AtomicU64,
-    pad1a: u64,
-    /// Robust-list links of `send_word` (addresses in the sender's process).
-    pub(crate) send_prev: AtomicUsize,
+    pad1a: [u64; 2],
+    /// The robust-list link of `send_word` (an address in the sender's
+    /// process): the kernel finds the word 32 bytes before it.
     pub(crate) send_next: AtomicUsize,
     pad1: [u64; 3],
 
@@ -55,8 +55,7 @@ pub(crate) struct Header {
     pub(crate) receiver_pid: AtomicU32,
     /// The receiver's last look at `tail`.
     pub(crate) tail_seen: AtomicU64,
-    pad3a: u64,
-    pub(crate) recv_prev: AtomicUsize,
+    pad3a: [u64; 2],
     pub(crate) recv_next: AtomicUsize,
     pad3: [u64; 3],
 
@@ -72,19 +71,13 @@ pub(crate) struct Header {
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER);
-// The robust-list links sit where the kernel and glibc expect them from the
-// futex word (see sync::robust).
+// The robust-list entries sit where the kernel expects them from the futex
+// word (see sync::robust).
 const _: () = assert!(
     std::mem::offset_of!(Header, send_next) - std::mem::offset_of!(Header, send_word) == 32
 );
 const _: () = assert!(
-    std::mem::offset_of!(Header, send_prev) - std::mem::offset_of!(Header, send_word) == 24
-);
-const _: () = assert!(
     std::mem::offset_of!(Header, recv_next) - std::mem::offset_of!(Header, recv_word) == 32
-);
-const _: () = assert!(
-    std::mem::offset_of!(Header, recv_prev) - std::mem::offset_of!(Header, recv_word) == 24
 );
 // Offsets docs/channel-format.md (and the C tests) rely on.
 const _: () = assert!(std::mem::offset_of!(Header, sender_pid) == 68);
@@ -112,9 +105,7 @@ impl Header {
             self.head_seen.load(Relaxed),
             self.head.load(Relaxed),
             self.tail_seen.load(Relaxed),
-            self.send_prev.load(Relaxed) as u64,
             self.send_next.load(Relaxed) as u64,
-            self.recv_prev.load(Relaxed) as u64,
             self.recv_next.load(Relaxed) as u64,
         ];
         words.iter().all(|&w| w == 0) && longs.iter().all(|&l| l == 0)

@@ -151,7 +151,6 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.send_word,
-            prev: &hdr.send_prev,
             next: &hdr.send_next,
         }
         .take("sending")?;
@@ -189,7 +188,6 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.recv_word,
-            prev: &hdr.recv_prev,
             next: &hdr.recv_next,
         }
         .take("receiving")?;

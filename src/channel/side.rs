@@ -1,11 +1,14 @@
 //! Taking one side of a channel (send or receive) for the length of a call.
 //!
 //! A second thread that tries while a call is under way gets `Busy` at
-//! once. The word that says who is inside is a robust futex word on the
-//! calling thread's kernel robust list (see `sync::robust`): if the thread
-//! dies inside the call, even by SIGKILL, the kernel clears it, and the next
-//! caller takes the side over. Nothing else needs repair: a message counts
-//! only once the sender publishes its end, after writing all of it.
+//! once. The word that says who is inside is a robust futex word, named as
+//! the calling thread's "operation pending" entry of its kernel robust list
+//! (see `sync::robust`) for the length of the call: if the thread dies
+//! inside the call, even by SIGKILL, the kernel marks the word, and the
+//! next caller takes the side over. A side is held only inside one call, so
+//! the pending entry suffices and the list itself is never touched. Nothing
+//! else needs repair: a message counts only once the sender publishes its
+//! end, after writing all of it.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -14,10 +17,10 @@ use crate::sync::robust::{self, Me};
 
 const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 
-/// One side's robust word and its list links.
+/// One side's robust word and its list link (the word is 32 bytes before
+/// the link, as for every entry of the list).
 pub(crate) struct Token<'a> {
     pub(crate) word: &'a AtomicU32,
-    pub(crate) prev: &'a AtomicUsize,
     pub(crate) next: &'a AtomicUsize,
 }
 
@@ -45,8 +48,6 @@ impl<'a> Token<'a> {
             me.clear_pending();
             return Err(busy(word & FUTEX_TID_MASK, verb));
         }
-        me.enqueue(self.prev, self.next);
-        me.clear_pending();
         Ok(Held { token: self, me })
     }
 }
@@ -62,10 +63,7 @@ fn busy(holder: u32, verb: &str) -> Error {
 impl Drop for Held<'_> {
     #[inline]
     fn drop(&mut self) {
-        let t = &self.token;
-        self.me.set_pending(t.next);
-        self.me.dequeue(t.prev, t.next);
-        t.word.store(0, Ordering::Release);
+        self.token.word.store(0, Ordering::Release);
         self.me.clear_pending();
     }
 }
