@@ -8,14 +8,42 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{self, Direction};
 use crate::registry::{self, Need};
 
-fn buffer_arg(ptr: usize, len: usize, what: &str) -> Result<()> {
-    if ptr == 0 && len > 0 {
+/// Checks both sides of a copy, then copies: the region side must lie in
+/// one live region that allows the direction, the caller's side must not be
+/// NULL (it cannot be checked further).
+///
+/// # Safety
+/// The caller's side is valid for `len` bytes and does not overlap.
+unsafe fn checked_copy(
+    dst: *mut c_void,
+    src: *const c_void,
+    len: usize,
+    direction: Direction,
+) -> Result<()> {
+    let (region, buffer, need, names) = match direction {
+        Direction::Read => (
+            src as usize,
+            dst as usize,
+            Need::Read,
+            ["source", "destination"],
+        ),
+        Direction::Write => (
+            dst as usize,
+            src as usize,
+            Need::Write,
+            ["destination", "source"],
+        ),
+    };
+    registry::locate(region, len, 1, need, names[0])?;
+    if buffer == 0 && len > 0 {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
-            format!("the {what} buffer is NULL"),
+            format!("the {} buffer is NULL", names[1]),
         ));
     }
-    Ok(())
+    // SAFETY: locate checked the region side; the caller vouches for the
+    // other side and that they do not overlap.
+    unsafe { guard::copy(dst.cast(), src.cast(), len, direction, region) }
 }
 
 /// Copies `len` bytes from `src`, inside a live mapipc region, to the
@@ -41,13 +69,8 @@ pub unsafe extern "C" fn mapipc_read(
     dst: *mut c_void,
     len: usize,
 ) -> mapipc_status {
-    call(|| {
-        registry::locate(src as usize, len, 1, Need::Read, "source")?;
-        buffer_arg(dst as usize, len, "destination")?;
-        // SAFETY: locate checked the source bytes lie in a live region; the
-        // caller vouches for dst and that they do not overlap.
-        unsafe { guard::copy(dst.cast(), src.cast(), len, Direction::Read, src as usize) }
-    })
+    // SAFETY: the caller's promise above.
+    call(|| unsafe { checked_copy(dst, src, len, Direction::Read) })
 }
 
 /// Copies `len` bytes from the caller's buffer `src` into a live, writable
@@ -68,11 +91,6 @@ pub unsafe extern "C" fn mapipc_write(
     src: *const c_void,
     len: usize,
 ) -> mapipc_status {
-    call(|| {
-        registry::locate(dst as usize, len, 1, Need::Write, "destination")?;
-        buffer_arg(src as usize, len, "source")?;
-        // SAFETY: locate checked the destination bytes lie in a live,
-        // writable region; the caller vouches for src and no overlap.
-        unsafe { guard::copy(dst.cast(), src.cast(), len, Direction::Write, dst as usize) }
-    })
+    // SAFETY: the caller's promise above.
+    call(|| unsafe { checked_copy(dst, src, len, Direction::Write) })
 }
