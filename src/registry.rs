@@ -178,6 +178,13 @@ pub fn lookup_containing(addr: usize) -> Result<RegionInfo> {
     }
 }
 
+/// A number that changes whenever a region comes or goes: what a cache of
+/// region facts must match to be trusted.
+#[inline]
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// What an object inside a region needs from the region's pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -218,6 +225,11 @@ impl Place {
     /// Whether the region's pages are private to this process.
     pub fn is_private(&self) -> bool {
         self.private
+    }
+
+    /// Whether the region's pages may be written.
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     /// Bytes of the region from `addr` (inside it) to its end.

@@ -16,11 +16,13 @@ mod layout;
 mod peer;
 mod side;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
+use crate::registry::{self, Need};
 use crate::sync::futex::{self, Deadline, Scope, Timeout};
 pub use layout::HEADER;
 use layout::{Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE};
@@ -54,6 +56,32 @@ pub struct Channel<'a> {
     ring: *mut u8,
     capacity: u64,
     scope: Scope,
+}
+
+/// A channel this thread found before: trusted, without looking at the
+/// registry or the header again, while no region came or went. Two slots:
+/// a thread often sends on one channel and receives on another.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    generation: u64,
+    addr: usize,
+    writable: bool,
+    capacity: u64,
+    scope: Scope,
+}
+
+impl Known {
+    const NONE: Known = Known {
+        generation: 0,
+        addr: 0,
+        writable: false,
+        capacity: 0,
+        scope: Scope::Shared,
+    };
+}
+
+thread_local! {
+    static KNOWN: Cell<[Known; 2]> = const { Cell::new([Known::NONE; 2]) };
 }
 
 /// Which side a call plays.
@@ -108,6 +136,50 @@ impl<'a> Channel<'a> {
             capacity: layout::capacity(size),
             scope,
         })
+    }
+
+    /// The channel at `addr` in a live region that allows `need`: the C
+    /// API's way in. Remembers the last two channels each thread used, so
+    /// that the fast path neither takes the registry's lock nor re-reads a
+    /// header.
+    #[inline]
+    pub(crate) fn locate(addr: usize, need: Need) -> Result<Channel<'a>> {
+        let generation = registry::generation();
+        for k in KNOWN.with(Cell::get) {
+            if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
+                return Ok(Channel {
+                    // SAFETY: found before at this generation: a live,
+                    // initialised channel wholly inside a live region.
+                    hdr: unsafe { &*(addr as *const Header) },
+                    ring: (addr + HEADER) as *mut u8,
+                    capacity: k.capacity,
+                    scope: k.scope,
+                });
+            }
+        }
+        Self::locate_slow(addr, need, generation)
+    }
+
+    #[cold]
+    fn locate_slow(addr: usize, need: Need, generation: u64) -> Result<Channel<'a>> {
+        let place = registry::locate(addr, HEADER, ALIGN, need, "channel")?;
+        // SAFETY: locate checked that at least HEADER aligned bytes from
+        // addr lie in a live region (room counts them to its end); at checks
+        // the channel's own size against room. The region outlives the call
+        // unless the caller unmaps it concurrently, which the API forbids.
+        let ch = unsafe { Channel::at(addr, place.room(addr), place.scope()) }?;
+        let found = Known {
+            generation,
+            addr,
+            writable: place.is_writable(),
+            capacity: ch.capacity,
+            scope: ch.scope,
+        };
+        KNOWN.with(|k| {
+            let [newest, _] = k.get();
+            k.set([found, newest]);
+        });
+        Ok(ch)
     }
 
     fn addr(&self) -> usize {

@@ -13,13 +13,7 @@ use crate::sync::Timeout;
 /// allows `need`, initialised, and wholly inside the region.
 #[inline]
 fn channel_at<'a>(chan: *const c_void, need: Need) -> Result<Channel<'a>> {
-    let addr = chan as usize;
-    let place = registry::locate(addr, HEADER, ALIGN, need, "channel")?;
-    // SAFETY: locate checked that at least HEADER aligned bytes from addr
-    // lie in a live region (room counts them to its end); Channel::at
-    // checks the channel's own size against room. The region outlives the
-    // call unless the caller unmaps it concurrently, which the API forbids.
-    unsafe { Channel::at(addr, place.room(addr), place.scope()) }
+    Channel::locate(chan as usize, need)
 }
 
 #[inline]
