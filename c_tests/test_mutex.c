@@ -392,6 +392,57 @@ static void coexists_with_glibc_robust_mutexes(void) {
     CHECK_OK(mapipc_unmap(s));
 }
 
+/* A process that takes the lock over and over is killed at a moment that
+ * differs every round: inside or outside its critical section, between
+ * any two instructions of lock or unlock. The lock must never get stuck:
+ * the next lock is OK, or OWNER_DIED when the victim died holding it, and
+ * either way it works on as before. */
+static void holder_killed_at_random_moments(void) {
+    struct shared *s = fresh();
+    srand(4242);
+    int owner_died = 0;
+    for (int round = 0; round < 30; round++) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            for (;;) {
+                if (mapipc_mutex_lock(&s->m, -1) == MAPIPC_ERR_OWNER_DIED) mapipc_mutex_consistent(&s->m);
+                s->counter++;
+                mapipc_mutex_unlock(&s->m);
+            }
+        }
+        /* Compete for the lock until the victim has made progress, then let
+         * it run alone a varying while, and kill it. */
+        uint64_t start = __atomic_load_n(&s->counter, __ATOMIC_RELAXED);
+        while (__atomic_load_n(&s->counter, __ATOMIC_RELAXED) < start + 100) {
+            mapipc_status st = mapipc_mutex_lock(&s->m, 5000000000LL);
+            if (st == MAPIPC_ERR_OWNER_DIED) CHECK_OK(mapipc_mutex_consistent(&s->m));
+            else CHECK_OK(st);
+            mapipc_mutex_unlock(&s->m);
+            sched_yield();
+        }
+        for (volatile int k = rand() % 20000; k > 0; k--) {
+        }
+        CHECK(kill(pid, SIGKILL) == 0);
+        CHECK(check_wait(pid) == 128 + SIGKILL);
+        mapipc_status st = mapipc_mutex_lock(&s->m, 5000000000LL);
+        CHECK(st == MAPIPC_OK || st == MAPIPC_ERR_OWNER_DIED);
+        if (st == MAPIPC_ERR_OWNER_DIED) {
+            owner_died++;
+            CHECK_OK(mapipc_mutex_consistent(&s->m));
+        }
+        s->counter++;
+        CHECK_OK(mapipc_mutex_unlock(&s->m));
+    }
+    CHECK(owner_died <= 30);
+    printf("# %d of 30 kills landed while the victim held the lock\n", owner_died);
+    CHECK_OK(mapipc_mutex_lock(&s->m, 0));
+    CHECK_OK(mapipc_mutex_unlock(&s->m));
+    CHECK_OK(mapipc_unmap(s));
+}
+
 /* Unmapping memory that holds a lock this thread holds would leave the
  * thread's robust list pointing into nothing: refused until unlocked. */
 static void unmap_while_holding_is_refused(void) {
@@ -419,5 +470,6 @@ int main(void) {
     RUN(bad_pointers);
     RUN(coexists_with_glibc_robust_mutexes);
     RUN(unmap_while_holding_is_refused);
+    RUN(holder_killed_at_random_moments);
     return check_done();
 }
