@@ -141,6 +141,7 @@ void bench_channel(void) {
      * and sockets both run where the scheduler puts them. */
     struct ipc rt = {64, quick ? 5000 : 20000, 2, 1}, rt_free = {64, quick ? 5000 : 20000, 2, 0};
     compare("channel round trip, 64 B, 2 cores", "us", 0, channel_rtt, "hand-written ring", rtt_ring, &rt);
+    compare("channel round trip, 64 B, 2 cores", "us", 0, channel_rtt, "SPSC rings, 64 slots", rtt_spsc, &rt);
     compare("channel round trip, 64 B", "us", 0, channel_rtt, "pipe", rtt_pipe, &rt_free);
     compare("channel round trip, 64 B", "us", 0, channel_rtt, "socketpair", rtt_socket, &rt_free);
     struct ipc stream = {4 * KIB, quick ? 20000 : 200000, 64, 1};

@@ -67,7 +67,8 @@ void write_outputs(const char *csv, const char *svg);
  * hand-written SPSC ring in shared memory, pipes and socketpairs. */
 struct ipc { size_t msg; size_t count; size_t slots; int pinned; };
 double ipc_ring(void *arg);    /* one-way throughput, GB/s */
-double rtt_ring(void *arg);    /* 64-byte round trip, us */
+double rtt_ring(void *arg);    /* 64-byte round trip through a mailbox, us */
+double rtt_spsc(void *arg);    /* 64-byte round trip through two rings, us */
 double rtt_pipe(void *arg);
 double rtt_socket(void *arg);
 

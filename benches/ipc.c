@@ -62,6 +62,61 @@ double ipc_ring(void *arg) {
     return gbps(t, c->msg * c->count);
 }
 
+/* The same round trip through two real rings: each message goes to the
+ * next slot of a 4 KiB ring and the consumer's position comes back, as in
+ * any SPSC queue (rtt_ring above is a mailbox: one slot, reused). */
+struct spsc {
+    _Alignas(64) _Atomic uint64_t tail;
+    uint64_t head_seen; /* the producer's cached copy of head, on its line */
+    _Alignas(64) _Atomic uint64_t head;
+    _Alignas(64) char slots[64][64];
+};
+
+static void spsc_send(struct spsc *q, const char *m) {
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned spins = 0;
+    while (t - q->head_seen >= 64) {
+        q->head_seen = atomic_load_explicit(&q->head, memory_order_acquire);
+        if (t - q->head_seen >= 64) relax(&spins);
+    }
+    memcpy(q->slots[t % 64], m, 64);
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+}
+
+static void spsc_recv(struct spsc *q, char *m) {
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    unsigned spins = 0;
+    while (atomic_load_explicit(&q->tail, memory_order_acquire) == h) relax(&spins);
+    memcpy(m, q->slots[h % 64], 64);
+    atomic_store_explicit(&q->head, h + 1, memory_order_release);
+}
+
+double rtt_spsc(void *arg) {
+    struct ipc *c = arg;
+    struct spsc *q;
+    must(mapipc_map_anonymous(2 * sizeof *q, MAPIPC_READ | MAPIPC_WRITE, (void **)&q), "rings");
+    pid_t pid = fork_placed(c->pinned);
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        char in[64];
+        for (size_t i = 0; i < c->count; i++) {
+            spsc_recv(&q[0], in);
+            spsc_send(&q[1], in);
+        }
+        _exit(0);
+    }
+    char msg[64] = "ping";
+    double t0 = now();
+    for (size_t i = 0; i < c->count; i++) {
+        spsc_send(&q[0], msg);
+        spsc_recv(&q[1], msg);
+    }
+    double t = now() - t0;
+    waitpid(pid, NULL, 0);
+    must(mapipc_unmap(q), "unmap rings");
+    return t / (double)c->count * 1e6;
+}
+
 static int full_write(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
