@@ -75,6 +75,10 @@ fn small_buffers_and_sizes() {
     );
     assert_eq!(
         Channel::init_in(&region, 8, 0).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        Channel::init_in(&region, 8192, 0).unwrap_err().kind(),
         ErrorKind::OutOfRange
     );
 }

@@ -61,7 +61,7 @@ fn placement_is_checked() {
     let region = anon::map_anonymous(100, Access::ReadWrite, Sharing::Shared).unwrap();
     assert_eq!(
         SharedMutex::in_region(&region, 4).unwrap_err().kind(),
-        ErrorKind::OutOfRange
+        ErrorKind::InvalidArgument
     );
     assert_eq!(
         SharedMutex::in_region(&region, 40).unwrap_err().kind(),

@@ -27,12 +27,17 @@ pub(crate) fn check_placement(
     what: &str,
 ) -> Result<()> {
     let offset = addr.wrapping_sub(info.addr());
-    if addr % align != 0 || offset > info.len() || size > info.len() - offset {
+    if addr % align != 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("a {what} at offset {offset} of a region is not {align}-byte aligned"),
+        ));
+    }
+    if offset > info.len() || size > info.len() - offset {
         return Err(Error::new(
             ErrorKind::OutOfRange,
             format!(
-                "a {size}-byte {what} at offset {offset} of a {}-byte region does not fit, or \
-                 is not {align}-byte aligned",
+                "a {size}-byte {what} at offset {offset} does not fit in a {}-byte region",
                 info.len()
             ),
         ));
