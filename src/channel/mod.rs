@@ -545,7 +545,9 @@ pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()
     let hdr = unsafe { &*(addr as *const Header) };
     let want = layout::ident_for(size);
     let now = match hdr.ident.load(Ordering::Acquire) {
-        0 if !hdr.is_zeroed() => return Err(not_a_channel(addr, 0)),
+        // A racing init may have published the channel, and a side used
+        // it, since ident was read: look at ident again before refusing.
+        0 if !hdr.is_zeroed() => hdr.ident.load(Ordering::Acquire),
         // The other fields of a new channel are all zero already, so one
         // compare-and-swap publishes it whole.
         0 => match hdr

@@ -89,7 +89,9 @@ impl SharedMutex {
         let state = self.state.load(Ordering::Acquire);
         if state == 0 {
             if !self.other_bytes_zero() {
-                return Err(self.not_a_mutex(state));
+                // A racing init may have published the mutex, and a locker
+                // used it, since the state was read: look again.
+                return self.check_state(self.state.load(Ordering::Acquire));
             }
             // Every other field of a fresh mutex is zero already, so one
             // compare-and-swap publishes it whole: no half-built state that
