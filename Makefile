@@ -5,6 +5,7 @@ PREFIX      ?= /usr/local
 LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BINDIR      ?= $(PREFIX)/bin
 DESTDIR     ?=
 
 CARGO ?= cargo
@@ -40,10 +41,18 @@ C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
 # the first report.
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all lib header header-check header-compile symbols test rust-test \
+.PHONY: all lib cli header header-check header-compile symbols test rust-test \
         c-test install uninstall install-test demo demo-test bench stress clean FORCE
 
-all: lib header
+all: lib header cli
+
+# The mapipc command (cli/, a workspace member of its own).
+cli: FORCE
+	@mkdir -p $(B)/bin
+	$(CARGO) build --release -p mapipc-cli
+	@cmp -s target/release/mapipc $(B)/bin/mapipc || cp target/release/mapipc $(B)/bin/mapipc
+
+$(B)/bin/mapipc: cli
 
 # Cargo decides what is stale; the JSON log tells where build.rs wrote the header.
 lib: FORCE
@@ -81,6 +90,11 @@ symbols: lib
 	  if [ -n "$$bad" ]; then echo "exported symbols without the mapipc_ prefix:"; echo "$$bad"; exit 1; fi
 	@readelf -d $(LIB)/libmapipc.so | grep -q "SONAME.*\[$(SONAME)\]" || { echo "soname is not $(SONAME)"; exit 1; }
 	@echo "symbols: only mapipc_ exported, soname $(SONAME)"
+	@c_tests/header_names.sh include/mapipc.h $(LIB)/libmapipc.so
+	@mkdir -p $(B)/hdr && printf '#define ALIGN 64\nstruct Outcome { int a; };\nint mapipc_not_there(void);\n' > $(B)/hdr/bad.h
+	@! c_tests/header_names.sh $(B)/hdr/bad.h $(LIB)/libmapipc.so > $(B)/hdr/bad.out \
+	  && [ $$(wc -l < $(B)/hdr/bad.out) = 3 ] || { echo "header_names.sh misses names in a bad header"; cat $(B)/hdr/bad.out; exit 1; }
+	@echo "header: every name is mapipc_/MAPIPC_ and every function is exported"
 
 $(B)/c_tests/static/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(LIB)/libmapipc.a
 	@mkdir -p $(@D)
@@ -121,8 +135,9 @@ stress: $(B)/c_tests/static/test_stress $(B)/c_tests/static/helper_shm_peer
 
 rust-test:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --quiet
 
 test: rust-test header-compile symbols install-test demo-test c-test
 
@@ -132,8 +147,9 @@ demo-test: lib
 	  || { cat $(B)/demo.log; echo "make demo failed"; exit 1; }
 	@echo "demo: make demo runs to the end"
 
-install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install: lib cli
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/bin/mapipc $(DESTDIR)$(BINDIR)/mapipc
 	install -m 0644 $(LIB)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.a
 	install -m 0755 $(LIB)/libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION)
 	ln -sf libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -147,7 +163,8 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION) \
-	      $(DESTDIR)$(INCLUDEDIR)/mapipc.h $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc
+	      $(DESTDIR)$(INCLUDEDIR)/mapipc.h $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc \
+	      $(DESTDIR)$(BINDIR)/mapipc
 
 # Installs into a scratch prefix and builds an example with pkg-config only,
 # both against the shared and (with --static) the static library.
@@ -162,7 +179,8 @@ install-test: lib
 	    $$(PKG_CONFIG_PATH=$$pc pkg-config --cflags mapipc) \
 	    $(abspath $(B)/install-test/usr/lib/libmapipc.a) $$(PKG_CONFIG_PATH=$$pc pkg-config --libs-only-l --static mapipc | sed 's/-lmapipc//'); \
 	  cd $(B)/install-test && ./quickstart >/dev/null && ./quickstart-static >/dev/null; \
-	  ldd ./quickstart | grep -q "$(SONAME) => $(abspath $(B)/install-test/usr/lib)/$(SONAME)"
+	  ldd ./quickstart | grep -q "$(SONAME) => $(abspath $(B)/install-test/usr/lib)/$(SONAME)"; \
+	  ./usr/bin/mapipc --version | grep -qx "mapipc $(VERSION)"
 	@echo "install: pkg-config build against the installed copy runs (shared and static)"
 	@rm -rf $(B)/install-test
 
@@ -195,7 +213,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, copy, ipc, sync, guard, channel).
+# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel).
 bench: lib $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

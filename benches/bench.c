@@ -3,7 +3,7 @@
  * a fresh child process (so each side's peak RSS is its own).
  *
  * Usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [GROUP...]
- * GROUP: map, copy, ipc, sync, guard, channel (default: all). Prints one table; writes the
+ * GROUP: map, map_copy, shm_ipc, sync, guard, channel (default: all). Prints one table; writes the
  * rows to CSV_OUT and a chart of the ratios to SVG_OUT.
  * ratio = mapipc cost / baseline cost: below 1, mapipc is faster. */
 #include "harness.h"
@@ -13,19 +13,19 @@ struct group {
     void (*run)(const char *dir);
 };
 
-static void run_ipc(const char *dir) { (void)dir; bench_ipc(); }
+static void run_shm_ipc(const char *dir) { (void)dir; bench_shm_ipc(); }
 static void run_sync(const char *dir) { (void)dir; bench_sync(); }
 static void run_channel(const char *dir) { (void)dir; bench_channel(); }
 
 static const struct group groups[] = {
-    {"map", bench_map}, {"copy", bench_copy}, {"ipc", run_ipc}, {"sync", run_sync}, {"guard", bench_guard},
+    {"map", bench_map}, {"map_copy", bench_map_copy}, {"shm_ipc", run_shm_ipc}, {"sync", run_sync}, {"guard", bench_guard},
     {"channel", run_channel},
 };
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [map|copy|ipc|sync|guard|channel...]\n");
+        fprintf(stderr, "usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [map|map_copy|shm_ipc|sync|guard|channel...]\n");
         return 2;
     }
     page = sysconf(_SC_PAGESIZE);

@@ -74,8 +74,8 @@ double rtt_socket(void *arg);
 
 /* The groups; each makes (and removes) its own files under dir. */
 void bench_map(const char *dir);
-void bench_copy(const char *dir);
-void bench_ipc(void);
+void bench_map_copy(const char *dir);
+void bench_shm_ipc(void);
 void bench_sync(void);
 void bench_guard(const char *dir);
 void bench_channel(void);

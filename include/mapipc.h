@@ -25,31 +25,6 @@
 #include <stdint.h>
 
 /**
- * Alignment of a channel in memory.
- */
-#define ALIGN 64
-
-/**
- * Bytes before the ring.
- */
-#define HEADER 384
-
-/**
- * Longest name after the leading '/' (NAME_MAX of /dev/shm).
- */
-#define MAX_NAME_LEN 255
-
-/**
- * Size in bytes of a mutex in memory.
- */
-#define SharedMutex_SIZE 64
-
-/**
- * Alignment a mutex needs.
- */
-#define SharedMutex_ALIGN 8
-
-/**
  * Pages readable.
  */
 #define MAPIPC_READ 1
@@ -135,14 +110,6 @@
 #define MAPIPC_ADVICE_POPULATE_WRITE 5
 
 /**
- * What the assembly returns in rax:rdx: (0, 0) for success.
- */
-typedef struct Outcome {
-  size_t addr;
-  ptrdiff_t code;
-} Outcome;
-
-/**
  * Result of every fallible mapipc function: `MAPIPC_OK` (0) or one of the
  * `MAPIPC_ERR_*` codes. On failure `errno` is set and
  * `mapipc_last_error()` describes the cause.
@@ -158,8 +125,6 @@ typedef int32_t mapipc_status;
 typedef struct mapipc_mutex {
   uint64_t opaque[8];
 } mapipc_mutex;
-
-
 
 /**
  * Success.
@@ -286,8 +251,6 @@ typedef struct mapipc_mutex {
 extern "C" {
 #endif // __cplusplus
 
-extern struct Outcome mapipc_fault_copy(uint8_t *dst, const uint8_t *src, size_t len);
-
 /**
  * The calling thread's most recent failure message, naming the object and
  * the values involved. Never NULL. The string stays valid until the next
@@ -380,6 +343,13 @@ mapipc_status mapipc_channel_recv(void *chan,
  * None beyond passing a pointer value: it is checked before use.
  */
 mapipc_status mapipc_channel_close(void *chan);
+
+/**
+ * The name of a status code as a static string, e.g.
+ * "MAPIPC_ERR_NOT_FOUND". Never NULL: an unknown value gives
+ * "MAPIPC_UNKNOWN_STATUS".
+ */
+const char *mapipc_status_name(mapipc_status status);
 
 /**
  * Copies `len` bytes from `src`, inside a live mapipc region, to the
@@ -613,13 +583,6 @@ mapipc_status mapipc_shm_open_name(const char *name, size_t size, uint32_t flags
  * `name` is NULL or a NUL-terminated string.
  */
 mapipc_status mapipc_shm_unlink_name(const char *name);
-
-/**
- * The name of a status code as a static string, e.g.
- * "MAPIPC_ERR_NOT_FOUND". Never NULL: an unknown value gives
- * "MAPIPC_UNKNOWN_STATUS".
- */
-const char *mapipc_status_name(mapipc_status status);
 
 /**
  * Makes the zero-filled memory at `m` a mutex usable by every process that

@@ -1,33 +1,54 @@
 //! mapipc: memory-mapped files and shared memory on Linux with every misuse
 //! turned into an error.
 //!
-//! The modules at the top are a safe Rust API that knows nothing of C:
-//! [`file::map_file`], [`anon::map_anonymous`], the shared-memory modules,
-//! all returning an owning [`Region`]. [`registry`] is the process-wide
-//! address table that lets C name regions by pointer. [`sync`] holds the
-//! objects that live inside regions and coordinate processes (a robust
-//! mutex, wait/wake). `ffi` is the C ABI.
+//! The crate is a safe Rust core that knows nothing of C, in layers that
+//! only ever call down, and a thin C ABI on top:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`error`] | the error kinds and messages every layer reports |
+//! | `sys` | small libc helpers: page size, C paths, /proc lookups |
+//! | [`region`] | what a live mapping is ([`Region`]), syncing and advice, where it is placed, and the [`region::registry`] that names regions by address |
+//! | [`guard`] | surviving a file that shrinks under its mapping: the SIGBUS handler, fault-stoppable copies, guarded regions |
+//! | [`map`] | making regions: files and anonymous memory, with their options |
+//! | [`shm`] | shared memory by name: POSIX names and System V keys |
+//! | [`sync`] | objects inside shared regions: a robust mutex and wait/wake |
+//! | [`channel`] | a message channel through a shared region |
+//! | `ffi` | the C ABI: pointer checks, panics caught, errors as status + errno + message |
+//!
+//! A region shared with a child process, with a lock inside it:
+//!
+//! ```
+//! use mapipc::map::anon::map_anonymous;
+//! use mapipc::sync::{Acquired, SharedMutex, Timeout};
+//! use mapipc::{Access, Sharing};
+//!
+//! let region = map_anonymous(4096, Access::ReadWrite, Sharing::Shared)?;
+//! let lock = SharedMutex::in_region(&region, 0)?;
+//! lock.init()?;
+//! assert_eq!(lock.lock(Timeout::Never)?, Acquired::Clean);
+//! // SAFETY: bytes 64.. of the region are ours, and the lock is held.
+//! unsafe { region.as_ptr().add(64).write(42) };
+//! lock.unlock()?;
+//! # Ok::<(), mapipc::Error>(())
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-pub mod anon;
 pub mod channel;
 pub mod error;
-pub mod file;
 pub mod guard;
-pub mod options;
-mod place;
-pub mod posix_shm;
+pub mod map;
 pub mod region;
-pub mod registry;
+pub mod shm;
 pub mod sync;
 mod sys;
-pub mod sysv;
 
 #[allow(non_camel_case_types)]
 pub mod ffi;
 
 pub use error::{Error, ErrorKind, Result};
-pub use options::{Access, Advice, Create, MapOptions, Sharing, SyncMode, SyncOptions};
+pub use map::options::{Access, Create, MapOptions, Sharing};
+pub use region::options::{Advice, SyncMode, SyncOptions};
 pub use region::{Backing, Region, RegionInfo};
 pub use sys::page_size;

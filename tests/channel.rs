@@ -4,8 +4,9 @@
 use std::thread;
 
 use mapipc::channel::{Channel, Received};
+use mapipc::map::anon;
 use mapipc::sync::Timeout;
-use mapipc::{anon, Access, ErrorKind, Sharing};
+use mapipc::{Access, ErrorKind, Sharing};
 
 #[test]
 fn messages_arrive_whole_in_order_then_closed() {

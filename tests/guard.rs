@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use mapipc::{file, guard, Create, ErrorKind, MapOptions, SyncOptions};
+use mapipc::map::file;
+use mapipc::{guard, Create, ErrorKind, MapOptions, SyncOptions};
 
 struct TempFile(PathBuf);
 

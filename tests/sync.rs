@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
+use mapipc::map::anon;
 use mapipc::sync::{self, Acquired, SharedMutex, Timeout};
-use mapipc::{anon, Access, ErrorKind, Sharing};
+use mapipc::{Access, ErrorKind, Sharing};
 
 #[test]
 fn threads_race_init_and_count_exactly() {

@@ -10,7 +10,9 @@
 //! the other side wakes it only when that word says so. A sleeping side
 //! wakes every 100 ms to ask whether the other side's process still runs
 //! (`peer`), so the death of either side, even by SIGKILL, ends a wait
-//! within a second instead of never.
+//! within a second instead of never. Owns the channel's bytes in memory;
+//! must not trust them (another process may have written anything there)
+//! and builds on `sync` and `region` only.
 
 mod layout;
 mod peer;
@@ -21,8 +23,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::region::registry::{self, Need};
 use crate::region::Region;
-use crate::registry::{self, Need};
 use crate::sync::futex::{self, Deadline, Scope, Timeout};
 pub use layout::HEADER;
 use layout::{Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE};
@@ -167,7 +169,8 @@ impl<'a> Channel<'a> {
         // addr lie in a live region (room counts them to its end); at checks
         // the channel's own size against room. The region outlives the call
         // unless the caller unmaps it concurrently, which the API forbids.
-        let ch = unsafe { Channel::at(addr, place.room(addr), place.scope()) }?;
+        let ch =
+            unsafe { Channel::at(addr, place.room(addr), Scope::for_pages(place.is_private())) }?;
         let found = Known {
             generation,
             addr,

@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::status::{mapipc_status, status_of, MAPIPC_OK};
+use super::error::{mapipc_status, status_of, MAPIPC_OK};
 use crate::error::{Error, ErrorKind, Result};
+use crate::region::registry;
 use crate::region::Region;
-use crate::registry;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> =

@@ -3,10 +3,10 @@
 use std::ffi::c_void;
 
 use super::boundary::{call, Out};
-use super::status::mapipc_status;
+use super::error::mapipc_status;
 use crate::channel::{self, Channel, Received, ALIGN, HEADER};
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{self, Need};
+use crate::region::registry::{self, Need};
 use crate::sync::Timeout;
 
 /// The channel at `chan`, checked: 64-byte aligned in a live region that

@@ -2,7 +2,8 @@
 //! Unknown bits and contradictions are refused here, with the bits named.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, Advice, Create, MapOptions, Sharing, SyncMode, SyncOptions};
+use crate::map::options::{Access, Create, MapOptions, Sharing};
+use crate::region::options::{Advice, SyncMode, SyncOptions};
 
 /// Pages readable.
 pub const MAPIPC_READ: u32 = 0x1;

@@ -3,10 +3,10 @@
 use std::ffi::c_void;
 
 use super::boundary::call;
-use super::status::mapipc_status;
+use super::error::mapipc_status;
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{self, Direction};
-use crate::registry::{self, Need};
+use crate::region::registry::{self, Need};
 
 /// Checks both sides of a copy, then copies: the region side must lie in
 /// one live region that allows the direction, the caller's side must not be

@@ -3,9 +3,10 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use super::boundary::{call, call_for_region, str_arg};
+use super::error::mapipc_status;
 use super::flags;
-use super::status::mapipc_status;
-use crate::{posix_shm, registry, sysv};
+use crate::region::registry;
+use crate::shm::{posix as posix_shm, sysv};
 
 /// Opens the System V shared memory segment named by `ftok(path, proj_id)`
 /// and attaches it; `*out` points at its first byte.

@@ -3,9 +3,9 @@
 use std::sync::atomic::AtomicU32;
 
 use super::boundary::call;
-use super::status::mapipc_status;
+use super::error::mapipc_status;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{self, Need};
+use crate::region::registry::{self, Need};
 use crate::sync::{self, Acquired, SharedMutex, Timeout};
 
 /// A robust mutex shared by every thread of every process that maps the
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn mapipc_mutex_consistent(m: *mut mapipc_mutex) -> mapipc
 fn word_at<'a>(word: *const u32, need: Need) -> Result<(&'a AtomicU32, sync::Scope)> {
     let addr = word as usize;
     let place = registry::locate(addr, 4, 4, need, "word")?;
-    let scope = place.scope();
+    let scope = sync::Scope::for_pages(place.is_private());
     // SAFETY: locate checked that the 4 aligned bytes lie inside a live
     // region; an AtomicU32 has the size and alignment of a u32 and is only
     // read here (wait) or not dereferenced at all (wake).

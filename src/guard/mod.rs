@@ -4,7 +4,7 @@
 //! the seed labs' writer), the next load or store through the mapping raises
 //! SIGBUS and the process dies. Two ways out, both built on one SIGBUS
 //! handler (`handler`) that is installed only when first needed:
-//! - [`read`] and [`write`] copy between a region and ordinary memory with a
+//! - [`read()`] and [`write()`] copy between a region and ordinary memory with a
 //!   copy the handler can stop (`copy`), and report `Truncated` instead;
 //! - a region mapped with `MapOptions::guarded` is listed in a lock-free
 //!   table (`table`); a fault there gets a private zero page in place of
@@ -12,16 +12,17 @@
 //!
 //! Only SIGBUS is handled, and only for mapipc's own copies and guarded
 //! regions; every other SIGBUS reaches the program's own handler or kills
-//! it as before.
+//! it as before. Owns the SIGBUS disposition; must never take a lock or
+//! allocate in the handler, and knows regions only through their info.
 
 mod copy;
 mod handler;
 mod table;
 
-pub(crate) use table::SlotId;
+use table::SlotId;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::Region;
+use crate::region::{Region, RegionInfo, Watcher};
 use crate::sys;
 
 /// Puts a freshly mapped region under guard. On failure the region is
@@ -46,26 +47,45 @@ pub(crate) fn protect(mut region: Region) -> Result<Region> {
             ),
         )
     })?;
-    region.set_guard(slot);
+    region.set_watch(&GUARD, slot.token());
     Ok(region)
 }
 
-/// Stops guarding before an unmap; `restore` undoes it if the unmap failed.
-pub(crate) fn suspend(slot: SlotId) {
-    table::disable(slot);
-}
+/// How the region layer reaches the guard table without knowing it.
+struct Guard;
 
-pub(crate) fn restore(slot: SlotId) {
-    table::enable(slot);
-}
+static GUARD: Guard = Guard;
 
-pub(crate) fn forget(slot: SlotId) {
-    table::free(slot);
-}
+impl Watcher for Guard {
+    fn suspend(&self, token: usize) {
+        table::disable(SlotId::from_token(token));
+    }
 
-/// How many pages of a guarded region vanished so far.
-pub(crate) fn lost_pages(slot: SlotId) -> u32 {
-    table::lost_pages(slot)
+    fn resume(&self, token: usize) {
+        table::enable(SlotId::from_token(token));
+    }
+
+    fn forget(&self, token: usize) {
+        table::free(SlotId::from_token(token));
+    }
+
+    /// `Truncated` once any page vanished (stores to it never reached the
+    /// file), on every sync after that.
+    fn after_sync(&self, region: &RegionInfo, token: usize) -> Result<()> {
+        let lost = table::lost_pages(SlotId::from_token(token));
+        if lost == 0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Truncated,
+            format!(
+                "the file behind the guarded region at {:#x} shrank: {lost} of its pages \
+                 vanished, read as zeros since, and stores to them never reached the file",
+                region.addr()
+            ),
+        )
+        .with_errno(libc::EFAULT))
+    }
 }
 
 /// Which way a copy goes, for messages.

@@ -46,6 +46,19 @@ static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotId(u32);
 
+impl SlotId {
+    /// The slot's number, as the region layer keeps it.
+    pub(crate) fn token(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Back from [`SlotId::token`]; the region hands back only tokens it
+    /// was given.
+    pub(crate) fn from_token(token: usize) -> SlotId {
+        SlotId(token as u32)
+    }
+}
+
 /// Starts guarding `[start, end)`, whose pages have protection `prot`.
 /// None when the table is full.
 pub(crate) fn register(start: usize, end: usize, prot: i32) -> Option<SlotId> {

@@ -106,6 +106,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope of words in pages that are private to this process or not.
+    pub fn for_pages(private: bool) -> Scope {
+        if private {
+            Scope::Private
+        } else {
+            Scope::Shared
+        }
+    }
+
     fn flag(self) -> libc::c_int {
         match self {
             Scope::Shared => 0,

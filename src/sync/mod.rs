@@ -1,6 +1,8 @@
 //! Synchronisation between the threads of any processes that map the same
 //! memory: a robust mutex ([`SharedMutex`]) and wait/wake on a 32-bit word
-//! ([`wait`], [`wake`]), both built on `futex(2)`.
+//! ([`wait`], [`wake`]), both built on `futex(2)`. Owns the thread's robust
+//! futex list; must not trust a byte of the shared memory it works in, nor
+//! know of channels.
 
 pub(crate) mod futex;
 mod mutex;
@@ -10,7 +12,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use futex::{Scope, Timeout};
 pub use mutex::{Acquired, SharedMutex};
-pub(crate) use robust::holds_lock_within;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{Region, RegionInfo};
@@ -62,11 +63,7 @@ pub fn word_in_region(region: &Region, offset: usize) -> Result<&AtomicU32> {
 
 /// The scope of futex operations on memory in `info`.
 pub fn scope_of(info: &RegionInfo) -> Scope {
-    if info.is_private() {
-        Scope::Private
-    } else {
-        Scope::Shared
-    }
+    Scope::for_pages(info.is_private())
 }
 
 /// `futex(FUTEX_WAIT)`: returns at once if `*word != expected`, else sleeps

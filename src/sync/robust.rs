@@ -23,6 +23,7 @@ use std::sync::atomic::{compiler_fence, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::region::{registry, RegionInfo};
 
 /// Where the word lies from the link field in every entry (`futex_offset`
 /// of the list head): glibc's 64-bit layout, word at 0 and `next` at 32.
@@ -72,6 +73,8 @@ fn me_slow() -> Result<Me> {
         // registering fails (ENOMEM) a forked child would reuse its parent's
         // cached id; nothing else can be done about it here.
         unsafe { libc::pthread_atfork(None, None, Some(forget_after_fork)) };
+        // Before this thread can hold any lock, so no unmap misses it.
+        registry::set_unmap_check(refuse_unmap_of_held);
     });
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
@@ -107,12 +110,28 @@ fn me_slow() -> Result<Me> {
     Ok(me)
 }
 
+/// Unmapping memory in which the calling thread holds a lock would leave its
+/// robust list pointing into whatever is mapped there next.
+fn refuse_unmap_of_held(info: &RegionInfo) -> Result<()> {
+    if !holds_lock_within(info.base_addr(), info.map_len()) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Busy,
+        format!(
+            "cannot unmap the region at {:#x}: the calling thread holds a mutex inside it; \
+             unlock it first",
+            info.addr()
+        ),
+    ))
+}
+
 /// Whether the calling thread holds a robust lock (mapipc's or glibc's)
 /// whose word lies in `[start, start + len)`. Unmapping such memory would
 /// leave a dangling entry on the thread's list, which the next lock or the
 /// kernel at thread exit would follow. A thread that never used a mapipc
 /// mutex answers at once, without looking.
-pub(crate) fn holds_lock_within(start: usize, len: usize) -> bool {
+fn holds_lock_within(start: usize, len: usize) -> bool {
     let Some(me) = ME.with(Cell::get) else {
         return false;
     };

@@ -8,16 +8,16 @@
 //!
 //! Objects that live inside regions (mutexes, words to wait on) are checked
 //! on every call, so [`locate`] answers from a per-thread copy of the last
-//! region it found while [`GENERATION`] says no region came or went since:
+//! region it found while `GENERATION` says no region came or went since:
 //! a lock/unlock pair takes no registry lock and makes no system call.
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
+use super::{Region, RegionInfo};
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{Region, RegionInfo};
 
 struct Registry {
     lock: UnsafeCell<libc::pthread_mutex_t>,
@@ -135,21 +135,27 @@ pub fn restore(region: Region) {
     insert(region);
 }
 
-/// Unmaps the region that starts exactly at `addr`. Refused while the
-/// calling thread holds a lock inside it: its robust list would point into
-/// memory that is gone. On any failure the region stays as it was.
+/// An upper layer's objection to unmapping a region (sync: a mutex held in
+/// it), checked before every [`unmap`].
+pub type UnmapCheck = fn(&RegionInfo) -> Result<()>;
+
+static UNMAP_CHECK: OnceLock<UnmapCheck> = OnceLock::new();
+
+/// Registers the check [`unmap`] asks before unmapping; the first
+/// registration stays (there is one upper layer that needs it).
+pub fn set_unmap_check(check: UnmapCheck) {
+    let _ = UNMAP_CHECK.set(check);
+}
+
+/// Unmaps the region that starts exactly at `addr`, unless the registered
+/// check objects. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {
     let region = remove(addr)?;
-    let info = region.info();
-    if crate::sync::holds_lock_within(info.base_addr(), info.map_len()) {
-        restore(region);
-        return Err(Error::new(
-            ErrorKind::Busy,
-            format!(
-                "cannot unmap the region at {addr:#x}: the calling thread holds a mutex inside \
-                 it; unlock it first"
-            ),
-        ));
+    if let Some(check) = UNMAP_CHECK.get() {
+        if let Err(err) = check(&region.info()) {
+            restore(region);
+            return Err(err);
+        }
     }
     region.unmap().map_err(|(region, err)| {
         restore(region);
@@ -235,15 +241,6 @@ impl Place {
     /// Bytes of the region from `addr` (inside it) to its end.
     pub fn room(&self, addr: usize) -> usize {
         self.end - addr
-    }
-
-    /// The futex scope of words in this region.
-    pub fn scope(&self) -> crate::sync::Scope {
-        if self.private {
-            crate::sync::Scope::Private
-        } else {
-            crate::sync::Scope::Shared
-        }
     }
 
     /// Whether `size` bytes at `addr` lie inside and allow `need`.

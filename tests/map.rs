@@ -3,9 +3,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use mapipc::{
-    anon, file, posix_shm, Access, Advice, Create, ErrorKind, MapOptions, Sharing, SyncOptions,
-};
+use mapipc::map::{anon, file};
+use mapipc::shm::posix as posix_shm;
+use mapipc::{Access, Advice, Create, ErrorKind, MapOptions, Sharing, SyncOptions};
 
 /// A scratch directory removed when dropped, even if the test fails.
 struct Scratch(PathBuf);

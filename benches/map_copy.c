@@ -1,4 +1,4 @@
-/* make bench, group "copy": copying and checksumming a large file through
+/* make bench, group "map_copy": copying and checksumming a large file through
  * mappings next to read(2), write(2), cp and copy_file_range. */
 #include "harness.h"
 
@@ -163,7 +163,7 @@ static double checksum_read(void *arg) {
     return gbps(now() - t0, big_len);
 }
 
-void bench_copy(const char *dir) {
+void bench_map_copy(const char *dir) {
     snprintf(big_file, sizeof big_file, "%s/big", dir);
     snprintf(copy_dst, sizeof copy_dst, "%s/copy", dir);
     big_len = quick ? 64 * MIB : GIB;

@@ -5,8 +5,8 @@ use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use super::options::{Access, Create, MapOptions, Sharing};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, Create, MapOptions, Sharing};
 use crate::region::{Backing, Region};
 use crate::sys::{self, page_size};
 
@@ -262,7 +262,7 @@ fn open_for_map(cpath: &CStr, path: &Path, opts: MapOptions) -> Result<(OwnedFd,
         Error::from_os_as(kind, e, format!("cannot open \"{shown}\" for {how}"))
     };
 
-    sys::open_or_create(opts.create, |extra| {
+    super::open_or_create(opts.create, |extra| {
         sys::open(cpath, base | extra, CREATE_MODE)
     })
     .map_err(fail)

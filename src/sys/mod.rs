@@ -1,4 +1,6 @@
-//! Small helpers around libc shared by the mapping modules.
+//! Small helpers around libc shared by every layer: page size, paths as C
+//! strings, descriptors, what /proc says of a mapping. Must not depend on any
+//! other module of the crate but `error`.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -114,38 +116,6 @@ pub fn ftruncate(fd: &OwnedFd, len: i64) -> std::result::Result<(), i32> {
 pub fn page_round_up(n: usize) -> Option<usize> {
     let page = page_size();
     n.checked_add(page - 1).map(|v| v & !(page - 1))
-}
-
-/// Opens an object that may have to be created, telling whether this call
-/// created it (so that a later failure knows what is its to remove).
-/// `open` gets the extra flags (`O_CREAT | O_EXCL` or none) and returns the
-/// raw errno. Creation is tried exclusively first; an object that appears
-/// or vanishes in between makes it try again, a bounded number of times.
-pub fn open_or_create<T>(
-    create: crate::options::Create,
-    mut open: impl FnMut(libc::c_int) -> std::result::Result<T, i32>,
-) -> std::result::Result<(T, bool), i32> {
-    use crate::options::Create;
-    let excl = libc::O_CREAT | libc::O_EXCL;
-    match create {
-        Create::Never => open(0).map(|t| (t, false)),
-        Create::Exclusive => open(excl).map(|t| (t, true)),
-        Create::IfMissing => {
-            for _ in 0..8 {
-                match open(excl) {
-                    Ok(t) => return Ok((t, true)),
-                    Err(libc::EEXIST) => {}
-                    Err(e) => return Err(e),
-                }
-                match open(0) {
-                    Ok(t) => return Ok((t, false)),
-                    Err(libc::ENOENT) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(libc::ENOENT)
-        }
-    }
 }
 
 /// Where a mapped address comes from, as `/proc/self/maps` tells.

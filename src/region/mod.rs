@@ -1,13 +1,20 @@
-//! A live mapping owned by Rust: where it starts, how long it is, what is
-//! behind it, and how to give it back.
+//! What a live mapping is: where it starts, how long it is, what is behind
+//! it, how to sync it and give it back ([`Region`]), and the process-wide
+//! table that lets C name it by pointer ([`registry`]). The lowest layer:
+//! it must not know what lives inside a region (locks, channels) or who
+//! watches it (the SIGBUS guard); those register themselves through
+//! `Watcher` and [`registry::set_unmap_check`].
+
+pub mod options;
+pub(crate) mod place;
+pub mod registry;
 
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::guard::{self, SlotId};
-use crate::options::{Advice, SyncOptions};
 use crate::sys::page_size;
+use options::{Advice, SyncOptions};
 
 /// What the pages of a region come from; decides how it is synced and freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +28,39 @@ pub enum Backing {
         /// The segment's identifier, for removing it by region.
         id: i32,
     },
+}
+
+/// An upper layer that watches regions (the SIGBUS guard), so that this
+/// layer can tell it of an unmap without knowing it.
+pub(crate) trait Watcher: Sync {
+    /// The region is about to be unmapped: stop acting on its range.
+    fn suspend(&self, token: usize);
+    /// The unmap failed: the region is live again.
+    fn resume(&self, token: usize);
+    /// The region is gone: free what watched it.
+    fn forget(&self, token: usize);
+    /// What a sync of the region reports once msync itself succeeded.
+    fn after_sync(&self, region: &RegionInfo, token: usize) -> Result<()>;
+}
+
+#[derive(Clone, Copy)]
+struct Watch {
+    by: &'static dyn Watcher,
+    token: usize,
+}
+
+impl PartialEq for Watch {
+    fn eq(&self, other: &Watch) -> bool {
+        std::ptr::addr_eq(self.by, other.by) && self.token == other.token
+    }
+}
+
+impl Eq for Watch {}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Watch({})", self.token)
+    }
 }
 
 /// Where a region lies and what is behind it: a plain copy that can be
@@ -40,8 +80,8 @@ pub struct RegionInfo {
     writable: bool,
     /// Copy-on-write (MAP_PRIVATE): no other process sees these pages.
     private: bool,
-    /// Its place in the guard table, for a guarded region.
-    guard: Option<SlotId>,
+    /// Who watches it, for a guarded region.
+    watch: Option<Watch>,
 }
 
 // SAFETY: RegionInfo is only numbers describing an address range; it grants
@@ -159,25 +199,12 @@ impl RegionInfo {
         self.check_nothing_lost()
     }
 
-    /// For a guarded region: `Truncated` once any of its pages vanished
-    /// (stores to them never reached the file), on every sync after that.
+    /// A watcher's say after a sync: the guard reports pages that vanished.
     fn check_nothing_lost(&self) -> Result<()> {
-        let lost = match self.guard {
-            Some(slot) => guard::lost_pages(slot),
-            None => 0,
-        };
-        if lost == 0 {
-            return Ok(());
+        match self.watch {
+            Some(w) => w.by.after_sync(self, w.token),
+            None => Ok(()),
         }
-        Err(Error::new(
-            ErrorKind::Truncated,
-            format!(
-                "the file behind the guarded region at {:#x} shrank: {lost} of its pages \
-                 vanished, read as zeros since, and stores to them never reached the file",
-                self.addr()
-            ),
-        )
-        .with_errno(libc::EFAULT))
     }
 
     /// Tells the kernel how `len` bytes from `offset` will be used
@@ -242,7 +269,7 @@ impl Region {
         debug_assert!(lead < page_size() && len > 0);
         let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
         let ptr = match fd {
-            Some(fd) => crate::place::mmap_file(fd, file_offset, map_len, prot, flags)?,
+            Some(fd) => place::mmap_file(fd, file_offset, map_len, prot, flags)?,
             None => {
                 // SAFETY: a NULL hint lets the kernel pick an unused range,
                 // so no existing memory is replaced; checked for MAP_FAILED.
@@ -265,7 +292,7 @@ impl Region {
                 backing,
                 writable: prot & libc::PROT_WRITE != 0,
                 private: flags & libc::MAP_PRIVATE != 0,
-                guard: None,
+                watch: None,
             },
         })
     }
@@ -288,7 +315,7 @@ impl Region {
                 backing: Backing::SysV { id },
                 writable,
                 private: false,
-                guard: None,
+                watch: None,
             },
         }
     }
@@ -298,9 +325,10 @@ impl Region {
         self.info
     }
 
-    /// Records that the guard table watches this region.
-    pub(crate) fn set_guard(&mut self, slot: SlotId) {
-        self.info.guard = Some(slot);
+    /// Records that `by` watches this region under `token` (its own name
+    /// for it); `by` hears of the unmap and has its say after each sync.
+    pub(crate) fn set_watch(&mut self, by: &'static dyn Watcher, token: usize) {
+        self.info.watch = Some(Watch { by, token });
     }
 
     /// The first byte the caller asked for.
@@ -349,8 +377,8 @@ impl Region {
     fn release(&self) -> Result<()> {
         let info = &self.info;
         // No handler may put a page into the range once it is unmapped.
-        if let Some(slot) = info.guard {
-            guard::suspend(slot);
+        if let Some(w) = info.watch {
+            w.by.suspend(w.token);
         }
         let (rc, what) = match info.backing {
             // SAFETY: base was returned by shmat and is detached only here,
@@ -368,13 +396,13 @@ impl Region {
                 "{what} of {} bytes at {:p} failed",
                 info.map_len, info.base
             ));
-            if let Some(slot) = info.guard {
-                guard::restore(slot);
+            if let Some(w) = info.watch {
+                w.by.resume(w.token);
             }
             return Err(err);
         }
-        if let Some(slot) = info.guard {
-            guard::forget(slot);
+        if let Some(w) = info.watch {
+            w.by.forget(w.token);
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Anonymous memory: zero-filled, no file, optionally shared with children.
 
+use super::options::{Access, MapOptions, Sharing};
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, MapOptions, Sharing};
 use crate::region::{Backing, Region};
 use crate::sys;
 
@@ -23,7 +23,7 @@ pub fn map_anonymous(length: usize, access: Access, sharing: Sharing) -> Result<
     let opts = MapOptions {
         access,
         sharing,
-        create: crate::options::Create::Never,
+        create: super::options::Create::Never,
         guarded: false,
     };
     Region::mmap(

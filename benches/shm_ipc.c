@@ -1,4 +1,4 @@
-/* make bench, group "ipc": moving bytes between two processes through a
+/* make bench, group "shm_ipc": moving bytes between two processes through a
  * hand-written ring in mapipc shared memory, next to pipes and sockets. */
 #include "harness.h"
 
@@ -231,7 +231,7 @@ static double rtt_stream(struct ipc *c, int use_socket) {
 double rtt_pipe(void *arg) { return rtt_stream(arg, 0); }
 double rtt_socket(void *arg) { return rtt_stream(arg, 1); }
 
-void bench_ipc(void) {
+void bench_shm_ipc(void) {
     struct ipc small = {64, quick ? 100000 : 1000000, 4096, 0};
     struct ipc large = {64 * KIB, quick ? 2000 : 16384, 64, 0};
     compare("IPC throughput, 64 B messages", "GB/s", 1, ipc_ring, "pipe", ipc_pipe, &small);

@@ -1,5 +1,7 @@
 //! Errors as Rust values: a kind (what went wrong, for callers to branch on),
 //! the errno closest to it, and a message that names the object and numbers.
+//! Owns the vocabulary every layer reports in; must not know how C sees it
+//! (status codes and the thread-local message are `ffi`'s).
 
 use std::fmt;
 

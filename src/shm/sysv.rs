@@ -7,7 +7,7 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, Create, MapOptions, Sharing};
+use crate::map::options::{Access, Create, MapOptions, Sharing};
 use crate::region::{Backing, Region, RegionInfo};
 use crate::sys;
 
@@ -109,7 +109,7 @@ pub fn open_key_c(cpath: &CStr, proj_id: i32, size: usize, opts: MapOptions) -> 
         ));
     }
 
-    let (id, created) = sys::open_or_create(opts.create, |extra| {
+    let (id, created) = crate::map::open_or_create(opts.create, |extra| {
         // An existing segment is opened with size 0 (shmget would refuse a
         // larger size with a bare EINVAL); its size is compared below.
         let (want, flags) = if extra == 0 {

@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Access, Create, MapOptions, Sharing};
+use crate::map::options::{Access, Create, MapOptions, Sharing};
 use crate::region::{Backing, Region};
 use crate::sys;
 
@@ -78,11 +78,13 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     let rw = opts.create != Create::Never
         || (opts.access == Access::ReadWrite && opts.sharing == Sharing::Shared);
     let base = if rw { libc::O_RDWR } else { libc::O_RDONLY };
-    let (fd, created) = sys::open_or_create(opts.create, |extra| shm_open(name, base | extra))
-        .map_err(|e| {
-            let how = if rw { "reading and writing" } else { "reading" };
-            Error::from_os(e, format!("cannot open {what} for {how}"))
-        })?;
+    let (fd, created) =
+        crate::map::open_or_create(opts.create, |extra| shm_open(name, base | extra)).map_err(
+            |e| {
+                let how = if rw { "reading and writing" } else { "reading" };
+                Error::from_os(e, format!("cannot open {what} for {how}"))
+            },
+        )?;
 
     let undo = |err: Error| {
         if created {
