@@ -32,6 +32,9 @@ std::arch::global_asm!(
     // load and store lies between _body and _body_end, where a fault is
     // redirected to _recover.
     "mapipc_fault_copy:",
+    // No stack use: the call frame is the caller's return address only, so
+    // debuggers and profilers unwind through the copy (and its recovery).
+    ".cfi_startproc",
     "mov rcx, rdx",
     ".globl mapipc_fault_copy_body",
     ".hidden mapipc_fault_copy_body",
@@ -92,6 +95,7 @@ std::arch::global_asm!(
     ".hidden mapipc_fault_copy_recover",
     "mapipc_fault_copy_recover:",
     "ret",
+    ".cfi_endproc",
     ".size mapipc_fault_copy, .-mapipc_fault_copy",
     ".popsection",
 );
