@@ -28,6 +28,7 @@ use crate::sys;
 /// dropped (unmapped) and the error returned.
 pub(crate) fn protect(mut region: Region) -> Result<Region> {
     handler::install()?;
+    handler::reclaim();
     let info = region.info();
     let prot = if info.is_writable() {
         libc::PROT_READ | libc::PROT_WRITE
@@ -48,6 +49,12 @@ pub(crate) fn protect(mut region: Region) -> Result<Region> {
     })?;
     region.set_guard(slot);
     Ok(region)
+}
+
+/// Puts mapipc's SIGBUS handler back in front of one the program installed
+/// after it (the program's is chained to). A system call when installed.
+pub(crate) fn reclaim_handler() {
+    handler::reclaim();
 }
 
 /// Stops guarding before an unmap; `restore` undoes it if the unmap failed.
@@ -146,6 +153,7 @@ fn span(region: &Region, offset: usize, len: usize, verb: &str) -> Result<usize>
 /// The error for a copy stopped by SIGBUS: names the file and its size now.
 #[cold]
 fn truncated(fault: copy::Fault, direction: Direction, len: usize, at: usize) -> Error {
+    handler::reclaim();
     let verb = match direction {
         Direction::Read => "read",
         Direction::Write => "write",

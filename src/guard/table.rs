@@ -96,7 +96,10 @@ pub(crate) fn lost_pages(id: SlotId) -> u32 {
 /// replaces its page with a private zero page (so that the faulting access
 /// can be retried) and returns true. Async-signal-safe: atomics and one
 /// system call.
-pub(crate) fn absorb(addr: usize, page: usize) -> bool {
+pub(crate) fn absorb(addr: usize, code: i32, page: usize) -> bool {
+    if code != libc::BUS_ADRERR {
+        return false;
+    }
     let used = HIGH_WATER.load(Ordering::SeqCst);
     for slot in &TABLE[..used.min(SLOTS)] {
         if slot.state.load(Ordering::Acquire) != ACTIVE {
@@ -136,4 +139,13 @@ fn replace_with_zeros(page_addr: usize, page: usize, prot: u32) -> bool {
         )
     };
     rc as usize == page_addr
+}
+
+/// In the child of a fork: only the forking thread exists, so no handler
+/// is inside any slot; counts left by threads of the parent are dropped
+/// (else `disable` would wait for them for ever).
+pub(crate) extern "C" fn after_fork_child() {
+    for slot in &TABLE {
+        slot.users.store(0, Ordering::SeqCst);
+    }
 }
