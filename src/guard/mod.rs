@@ -99,8 +99,13 @@ pub(crate) unsafe fn copy(
     region_addr: usize,
 ) -> Result<()> {
     handler::install()?;
+    let lo = match direction {
+        Direction::Read => src as usize,
+        Direction::Write => dst as usize,
+    };
     // SAFETY: the caller's promise; the handler is installed.
-    unsafe { copy::copy(dst, src, len) }.map_err(|f| truncated(f, direction, len, region_addr))
+    unsafe { copy::copy(dst, src, len, lo, lo + len) }
+        .map_err(|f| truncated(f, direction, len, region_addr))
 }
 
 /// Copies `dst.len()` bytes from `offset` bytes into `region`.
@@ -158,17 +163,33 @@ fn truncated(fault: copy::Fault, direction: Direction, len: usize, at: usize) ->
         Direction::Read => "read",
         Direction::Write => "write",
     };
-    let (errno, why) = if fault.code == libc::BUS_OBJERR {
-        (libc::EIO, "could not be read from the file (an I/O error)")
-    } else {
-        (libc::EFAULT, "is gone: the file shrank under the mapping")
+    // Only bytes past the file's end now are a truncation; a fault on a
+    // byte the file still has is a failure to read or fill it.
+    let source = sys::mapping_source(fault.addr);
+    let size = source
+        .as_ref()
+        .and_then(|src| sys::file_size(&src.path, src.inode));
+    let shrank = match (&source, size) {
+        (Some(src), Some(size)) => src.offset >= size,
+        _ => fault.code == libc::BUS_ADRERR,
     };
-    let whose = match sys::mapping_source(fault.addr) {
+    let (errno, why) = if shrank {
+        (libc::EFAULT, "is gone: the file shrank under the mapping")
+    } else if fault.code == copy::BUS_MCEERR_AR {
+        (libc::EIO, "is in a damaged page of memory (hardware error)")
+    } else {
+        (
+            libc::EIO,
+            "could not be read or filled: an I/O error, or no space (full file system or \
+             quota) for a page of a hole",
+        )
+    };
+    let whose = match source {
         Some(src) => format!(
             "byte {} of \"{}\" ({})",
             src.offset,
             src.path.display(),
-            match sys::file_size(&src.path, src.inode) {
+            match size {
                 Some(size) => format!("now {size} bytes long"),
                 None => "no longer at that path".to_string(),
             }
