@@ -162,22 +162,10 @@ impl RegionInfo {
     /// For a guarded region: `Truncated` once any of its pages vanished
     /// (stores to them never reached the file), on every sync after that.
     fn check_nothing_lost(&self) -> Result<()> {
-        let lost = match self.guard {
-            Some(slot) => guard::lost_pages(slot),
-            None => 0,
-        };
-        if lost == 0 {
-            return Ok(());
+        match self.guard {
+            Some(slot) => guard::check_nothing_lost(slot, self.addr()),
+            None => Ok(()),
         }
-        Err(Error::new(
-            ErrorKind::Truncated,
-            format!(
-                "the file behind the guarded region at {:#x} shrank: {lost} of its pages \
-                 vanished, read as zeros since, and stores to them never reached the file",
-                self.addr()
-            ),
-        )
-        .with_errno(libc::EFAULT))
     }
 
     /// Tells the kernel how `len` bytes from `offset` will be used
@@ -197,7 +185,14 @@ impl RegionInfo {
         // none of the advice values used discards data, and populating only
         // faults pages in with the access the mapping already allows.
         if unsafe { libc::madvise(ptr, span, advice.madvise_value()) } < 0 {
-            return Err(range_error("madvise", span, ptr));
+            let err = range_error("madvise", span, ptr);
+            return Err(match advice {
+                // EFAULT: a page would have raised SIGBUS.
+                Advice::PopulateRead | Advice::PopulateWrite => {
+                    guard::populate_failed(err, ptr as usize, span)
+                }
+                _ => err,
+            });
         }
         Ok(())
     }
@@ -343,6 +338,11 @@ impl Region {
     /// Gives up ownership without unmapping: for a registry entry whose
     /// range the kernel has already handed to someone else.
     pub(crate) fn forget(self) {
+        // Its guard slot goes: the range is someone else's now.
+        if let Some(slot) = self.info.guard {
+            guard::suspend(slot);
+            guard::forget(slot);
+        }
         std::mem::forget(self);
     }
 

@@ -214,8 +214,10 @@ unsafe fn rt_sigprocmask(how: libc::c_int, set: *mut u64, old: *mut u64) {
 /// "previous") calls us again with the same siginfo from deeper on the
 /// same stack; then the signal is nobody's and gets the default action.
 const CHAINS: usize = 64;
-static CHAIN_INFO: [AtomicUsize; CHAINS] = [const { AtomicUsize::new(0) }; CHAINS];
-static CHAIN_SP: [AtomicUsize; CHAINS] = [const { AtomicUsize::new(0) }; CHAINS];
+#[allow(clippy::declare_interior_mutable_const)]
+const NONE: AtomicUsize = AtomicUsize::new(0);
+static CHAIN_INFO: [AtomicUsize; CHAINS] = [NONE; CHAINS];
+static CHAIN_SP: [AtomicUsize; CHAINS] = [NONE; CHAINS];
 
 fn chain_slot(info: usize) -> usize {
     (info >> 4) % CHAINS

@@ -20,13 +20,16 @@ mod table;
 
 pub(crate) use table::SlotId;
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 use crate::sys;
 
-/// Puts a freshly mapped region under guard. On failure the region is
-/// dropped (unmapped) and the error returned.
-pub(crate) fn protect(mut region: Region) -> Result<Region> {
+/// Puts a freshly mapped region of the file `fd` (mapped from file offset
+/// `offset`) under guard. On failure the region is dropped (unmapped) and
+/// the error returned.
+pub(crate) fn protect(mut region: Region, fd: &OwnedFd, offset: u64) -> Result<Region> {
     handler::install()?;
     handler::reclaim();
     let info = region.info();
@@ -35,21 +38,61 @@ pub(crate) fn protect(mut region: Region) -> Result<Region> {
     } else {
         libc::PROT_READ
     };
+    let what = || format!("cannot guard the region at {:#x}", info.addr());
+    let st = sys::fstat(fd).map_err(|e| Error::from_os(e, what()))?;
+    // SAFETY: a zeroed statfs is a valid value to be filled in.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open; fs is writable.
+    let on_hugetlbfs =
+        unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) } == 0 && fs.f_type == HUGETLBFS_MAGIC;
+    // On hugetlbfs a mapping can only be split at huge page boundaries.
+    let gran = if on_hugetlbfs {
+        (st.st_blksize as usize).max(sys::page_size())
+    } else {
+        sys::page_size()
+    };
+    // The handler needs the file's size at fault time: a descriptor of its
+    // own (the caller's is closed after mapping).
+    // SAFETY: fd is open; F_DUPFD_CLOEXEC makes a new descriptor.
+    let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(Error::last_os(format!(
+            "{}: no descriptor for the guard",
+            what()
+        )));
+    }
     let start = info.base_addr();
-    let slot = table::register(start, start + info.map_len(), prot).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NoSpace,
-            format!(
-                "cannot guard the region at {:#x}: {} guarded regions are live already, the most \
-                 a process may have",
-                info.addr(),
-                table::SLOTS
-            ),
-        )
-    })?;
+    let guarded = table::Guarded {
+        start,
+        end: start + info.map_len(),
+        prot,
+        fd: dup,
+        offset,
+        ino: st.st_ino,
+        dev_major: libc::major(st.st_dev),
+        dev_minor: libc::minor(st.st_dev),
+        gran,
+    };
+    let slot = match table::register(&guarded) {
+        Some(slot) => slot,
+        None => {
+            // SAFETY: dup was opened above and is not stored anywhere.
+            unsafe { libc::close(dup) };
+            return Err(Error::new(
+                ErrorKind::NoSpace,
+                format!(
+                    "{}: {} guarded regions are live already, the most a process may have",
+                    what(),
+                    table::SLOTS
+                ),
+            ));
+        }
+    };
     region.set_guard(slot);
     Ok(region)
 }
+
+const HUGETLBFS_MAGIC: libc::c_long = 0x9584_58f6;
 
 /// Puts mapipc's SIGBUS handler back in front of one the program installed
 /// after it (the program's is chained to). A system call when installed.
@@ -70,9 +113,76 @@ pub(crate) fn forget(slot: SlotId) {
     table::free(slot);
 }
 
-/// How many pages of a guarded region vanished so far.
-pub(crate) fn lost_pages(slot: SlotId) -> u32 {
-    table::lost_pages(slot)
+/// For a guarded region's sync: `Truncated` once any of its pages
+/// vanished (stores to them never reached the file), on every sync after
+/// that, naming the file and its size now.
+pub(crate) fn check_nothing_lost(slot: SlotId, addr: usize) -> Result<()> {
+    let (zero_from, end, fd) = table::lost(slot);
+    if zero_from >= end {
+        return Ok(());
+    }
+    let pages = (end - zero_from).div_ceil(sys::page_size());
+    Err(Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "{} behind the guarded region at {addr:#x} shrank: {pages} of its pages (from \
+             {zero_from:#x} to its end) vanished, read as zeros since, and stores to them never \
+             reached the file",
+            file_of(fd)
+        ),
+    )
+    .with_errno(libc::EFAULT))
+}
+
+/// "the file \"path\" (now N bytes long)", from a descriptor.
+fn file_of(fd: i32) -> String {
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}"));
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable; a bad descriptor only fails.
+    let size = (unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0)
+        // SAFETY: fstat succeeded and filled st.
+        .then(|| unsafe { st.assume_init() }.st_size);
+    let size = match size {
+        Some(size) => format!("now {size} bytes long"),
+        None => "size unknown".to_string(),
+    };
+    match path {
+        Ok(path) => format!("the file \"{}\" ({size})", path.display()),
+        Err(_) => format!("the file ({size})"),
+    }
+}
+
+/// The error for a populating madvise that failed with EFAULT (a page
+/// would have raised SIGBUS): `Truncated`, naming the file and its size.
+pub(crate) fn populate_failed(err: Error, addr: usize, len: usize) -> Error {
+    if err.errno() != libc::EFAULT {
+        return err;
+    }
+    let src = match sys::mapping_source(addr) {
+        Some(src) => src,
+        None => return err,
+    };
+    let size = sys::file_size(&src.path, src.inode);
+    let shrank = size.map_or(true, |size| src.offset + len as u64 > size);
+    let why = if shrank {
+        "the file shrank under the mapping"
+    } else {
+        "a page could not be read or filled (an I/O error, or no space for a page of a hole)"
+    };
+    Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "cannot populate {len} bytes at {addr:#x}: bytes {} to {} of \"{}\" ({}): {why}",
+            src.offset,
+            src.offset + len as u64,
+            src.path.display(),
+            match size {
+                Some(size) => format!("now {size} bytes long"),
+                None => "no longer at that path".to_string(),
+            }
+        ),
+    )
+    .with_errno(if shrank { libc::EFAULT } else { libc::EIO })
 }
 
 /// Which way a copy goes, for messages.
@@ -105,7 +215,31 @@ pub(crate) unsafe fn copy(
     };
     // SAFETY: the caller's promise; the handler is installed.
     unsafe { copy::copy(dst, src, len, lo, lo + len) }
-        .map_err(|f| truncated(f, direction, len, region_addr))
+        .map_err(|f| truncated(f, direction, len, region_addr))?;
+    // Pages of a guarded region that vanished read as zeros and take
+    // writes that never reach the file: those bytes are gone too.
+    match table::first_lost(lo, lo + len) {
+        None => Ok(()),
+        Some((first, fd)) => Err(lost(direction, len, region_addr, first, fd)),
+    }
+}
+
+#[cold]
+fn lost(direction: Direction, len: usize, at: usize, first: usize, fd: i32) -> Error {
+    let verb = match direction {
+        Direction::Read => "read",
+        Direction::Write => "write",
+    };
+    Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "cannot {verb} {len} bytes at {at:#x}: the bytes from {first:#x} on are gone: {} \
+             shrank under the guarded mapping; they read as zeros since and writes to them never \
+             reach the file",
+            file_of(fd)
+        ),
+    )
+    .with_errno(libc::EFAULT)
 }
 
 /// Copies `dst.len()` bytes from `offset` bytes into `region`.
