@@ -20,6 +20,7 @@ mod table;
 
 pub(crate) use table::SlotId;
 
+use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -98,6 +99,7 @@ const HUGETLBFS_MAGIC: libc::c_long = 0x9584_58f6;
 /// after it (the program's is chained to). A system call when installed.
 pub(crate) fn reclaim_handler() {
     handler::reclaim();
+    recheck_mask();
 }
 
 /// Stops guarding before an unmap; `restore` undoes it if the unmap failed.
@@ -213,15 +215,111 @@ pub(crate) unsafe fn copy(
         Direction::Read => src as usize,
         Direction::Write => dst as usize,
     };
-    // SAFETY: the caller's promise; the handler is installed.
-    unsafe { copy::copy(dst, src, len, lo, lo + len) }
-        .map_err(|f| truncated(f, direction, len, region_addr))?;
+    let copied = if SIGBUS_OPEN.with(Cell::get) {
+        // SAFETY: the caller's promise; the handler is installed and SIGBUS
+        // reaches it in this thread.
+        unsafe { copy::copy(dst, src, len, lo, lo + len) }
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { copy_without_signal(dst, src, len, direction) }
+    };
+    copied.map_err(|f| truncated(f, direction, len, region_addr))?;
     // Pages of a guarded region that vanished read as zeros and take
     // writes that never reach the file: those bytes are gone too.
     match table::first_lost(lo, lo + len) {
         None => Ok(()),
         Some((first, fd)) => Err(lost(direction, len, region_addr, first, fd)),
     }
+}
+
+thread_local! {
+    /// Whether this thread was seen to let SIGBUS through (not blocked), so
+    /// that the signal-based copy is safe here: the kernel kills a process
+    /// whose thread faults with SIGBUS blocked, whatever the handler.
+    /// Checked at the thread's first copy and again after each map call it
+    /// makes (`reclaim_handler`).
+    static SIGBUS_OPEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Forgets what this thread's signal mask was: the next copy looks again.
+pub(crate) fn recheck_mask() {
+    let _ = SIGBUS_OPEN.try_with(|open| open.set(false));
+}
+
+/// The copy for a thread that blocks SIGBUS (or not known yet not to): the
+/// kernel copies with process_vm_readv/writev on this process, which fail
+/// with EFAULT on a vanished page instead of raising SIGBUS. A system call
+/// per copy: only threads that block SIGBUS pay it.
+///
+/// # Safety
+/// As for [`copy`].
+#[cold]
+unsafe fn copy_without_signal(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+) -> std::result::Result<(), copy::Fault> {
+    let mut current = 0u64;
+    // SAFETY: SIG_BLOCK with a NULL set only reads the mask into current.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<u64>(),
+            &mut current,
+            8usize,
+        )
+    };
+    if current & (1u64 << (libc::SIGBUS - 1)) == 0 {
+        let _ = SIGBUS_OPEN.try_with(|open| open.set(true));
+        let lo = match direction {
+            Direction::Read => src as usize,
+            Direction::Write => dst as usize,
+        };
+        // SAFETY: the caller's promise; SIGBUS reaches the handler.
+        return unsafe { copy::copy(dst, src, len, lo, lo + len) };
+    }
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: done < len, inside both buffers.
+        let (d, s) = unsafe { (dst.add(done), src.add(done)) };
+        let local_remote = match direction {
+            // The region is the "remote" side: its faults are EFAULT.
+            Direction::Read => (d as usize, s as usize),
+            Direction::Write => (s as usize, d as usize),
+        };
+        let local = libc::iovec {
+            iov_base: local_remote.0 as *mut libc::c_void,
+            iov_len: len - done,
+        };
+        let remote = libc::iovec {
+            iov_base: local_remote.1 as *mut libc::c_void,
+            iov_len: len - done,
+        };
+        // SAFETY: both iovecs describe memory of this process that the
+        // caller vouches for; the kernel checks every page and fails
+        // instead of faulting.
+        let n = unsafe {
+            let pid = libc::getpid();
+            match direction {
+                Direction::Read => libc::process_vm_readv(pid, &local, 1, &remote, 1, 0),
+                Direction::Write => libc::process_vm_writev(pid, &local, 1, &remote, 1, 0),
+            }
+        };
+        if n <= 0 {
+            let region = match direction {
+                Direction::Read => s as usize,
+                Direction::Write => d as usize,
+            };
+            return Err(copy::Fault {
+                addr: region,
+                code: libc::BUS_ADRERR,
+            });
+        }
+        done += n as usize;
+    }
+    Ok(())
 }
 
 #[cold]
