@@ -135,14 +135,6 @@
 #define MAPIPC_ADVICE_POPULATE_WRITE 5
 
 /**
- * What the assembly returns in rax:rdx: (0, 0) for success.
- */
-typedef struct Outcome {
-  size_t addr;
-  ptrdiff_t code;
-} Outcome;
-
-/**
  * Result of every fallible mapipc function: `MAPIPC_OK` (0) or one of the
  * `MAPIPC_ERR_*` codes. On failure `errno` is set and
  * `mapipc_last_error()` describes the cause.
@@ -285,8 +277,6 @@ typedef struct mapipc_mutex {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-extern struct Outcome mapipc_fault_copy(uint8_t *dst, const uint8_t *src, size_t len);
 
 /**
  * The calling thread's most recent failure message, naming the object and
