@@ -7,12 +7,13 @@
 //! - [`read`] and [`write`] copy between a region and ordinary memory with a
 //!   copy the handler can stop (`copy`), and report `Truncated` instead;
 //! - a region mapped with `MapOptions::guarded` is listed in a lock-free
-//!   table (`table`); a fault there gets a private zero page in place of
-//!   the vanished one, and the region's next sync reports `Truncated`.
+//!   table (`table`); a fault there past the file's end replaces every
+//!   page past the end with private zeros at once, and the region's next
+//!   sync (and any copy of those bytes) reports `Truncated`.
 //!
-//! Only SIGBUS is handled, and only for mapipc's own copies and guarded
-//! regions; every other SIGBUS reaches the program's own handler or kills
-//! it as before.
+//! Only SIGBUS is handled, and only mapipc's own faults (the copy's region
+//! side; a guarded page past its file's end); every other SIGBUS reaches
+//! the program's own disposition as the kernel would have applied it.
 
 mod copy;
 mod handler;
