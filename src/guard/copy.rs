@@ -184,37 +184,17 @@ pub(crate) unsafe fn redirect(ctx: *mut libc::c_void, addr: usize, code: i32) ->
     true
 }
 
-// Elsewhere: process_vm_readv/writev on this process report a vanished
-// page as EFAULT instead of raising SIGBUS; slower (a system call per
-// copy), but no assembly is needed.
+// Elsewhere the kernel copies (`kernel_copy` in the parent module); these
+// are never reached.
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) unsafe fn copy(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
+    _dst: *mut u8,
+    _src: *const u8,
+    _len: usize,
     _lo: usize,
     _hi: usize,
 ) -> Result<(), Fault> {
-    let local = libc::iovec {
-        iov_base: dst.cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: src as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: both iovecs describe memory of this process that the caller
-    // vouches for; the kernel checks every page and fails instead of
-    // faulting.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    if n == len as isize {
-        Ok(())
-    } else {
-        Err(Fault {
-            addr: src as usize + n.max(0) as usize,
-            code: libc::BUS_ADRERR,
-        })
-    }
+    unreachable!("the kernel copies on this architecture")
 }
 
 #[cfg(not(target_arch = "x86_64"))]

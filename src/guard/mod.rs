@@ -216,7 +216,11 @@ pub(crate) unsafe fn copy(
         Direction::Read => src as usize,
         Direction::Write => dst as usize,
     };
-    let copied = if SIGBUS_OPEN.with(Cell::get) {
+    let copied = if cfg!(not(target_arch = "x86_64")) {
+        // No signal-based copy there: the kernel copies.
+        // SAFETY: the caller's promise.
+        unsafe { kernel_copy(dst, src, len, direction) }
+    } else if SIGBUS_OPEN.with(Cell::get) {
         // SAFETY: the caller's promise; the handler is installed and SIGBUS
         // reaches it in this thread.
         unsafe { copy::copy(dst, src, len, lo, lo + len) }
@@ -247,10 +251,9 @@ pub(crate) fn recheck_mask() {
     let _ = SIGBUS_OPEN.try_with(|open| open.set(false));
 }
 
-/// The copy for a thread that blocks SIGBUS (or not known yet not to): the
-/// kernel copies with process_vm_readv/writev on this process, which fail
-/// with EFAULT on a vanished page instead of raising SIGBUS. A system call
-/// per copy: only threads that block SIGBUS pay it.
+/// The copy for a thread that blocks SIGBUS (or not known yet not to):
+/// `kernel_copy`. A system call per copy: only threads that block SIGBUS
+/// pay it.
 ///
 /// # Safety
 /// As for [`copy`].
@@ -281,6 +284,23 @@ unsafe fn copy_without_signal(
         // SAFETY: the caller's promise; SIGBUS reaches the handler.
         return unsafe { copy::copy(dst, src, len, lo, lo + len) };
     }
+    // SAFETY: the caller's promise.
+    unsafe { kernel_copy(dst, src, len, direction) }
+}
+
+/// The copy done by the kernel: process_vm_readv/writev on this process,
+/// in as many calls as it takes (each moves at most about 2 GiB). The
+/// region is the "remote" side, so its vanished pages fail with EFAULT
+/// instead of raising SIGBUS.
+///
+/// # Safety
+/// As for [`copy`].
+unsafe fn kernel_copy(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+) -> std::result::Result<(), copy::Fault> {
     let mut done = 0usize;
     while done < len {
         // SAFETY: done < len, inside both buffers.

@@ -17,7 +17,7 @@
 //! sparse the accesses, and each page is replaced once, by one thread
 //! (`busy`), so no store to an already replaced page is wiped.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 const FREE: u32 = 0;
 const CLAIMED: u32 = 1;
@@ -73,9 +73,9 @@ static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
 /// no further.
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 
-/// Set once any page of any guarded region was replaced: until then the
-/// copies skip looking for replaced pages (one relaxed load).
-static ANY_LOST: AtomicBool = AtomicBool::new(false);
+/// How many live slots have replaced pages: while none, the copies skip
+/// looking for replaced pages (one relaxed load).
+static SLOTS_WITH_LOSS: AtomicUsize = AtomicUsize::new(0);
 
 /// A guarded range's place in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,9 @@ pub(crate) fn enable(id: SlotId) {
 /// Gives a disabled slot back, closing its descriptor.
 pub(crate) fn free(id: SlotId) {
     let slot = &TABLE[id.0 as usize];
+    if slot.zero_from.load(Ordering::Acquire) < slot.end.load(Ordering::Relaxed) {
+        SLOTS_WITH_LOSS.fetch_sub(1, Ordering::AcqRel);
+    }
     let fd = slot.fd.swap(-1, Ordering::AcqRel);
     if fd >= 0 {
         // SAFETY: the slot owned this descriptor; nothing uses it any more
@@ -166,7 +169,7 @@ pub(crate) fn lost(id: SlotId) -> (usize, usize, i32) {
 /// One relaxed load while no page was ever replaced.
 #[inline]
 pub(crate) fn first_lost(lo: usize, hi: usize) -> Option<(usize, i32)> {
-    if !ANY_LOST.load(Ordering::Relaxed) {
+    if SLOTS_WITH_LOSS.load(Ordering::Relaxed) == 0 {
         return None;
     }
     first_lost_slow(lo, hi)
@@ -254,8 +257,10 @@ fn absorb_in(slot: &Slot, addr: usize) -> bool {
     } else if !still_ours(slot, from, zero_from) {
         false
     } else if replace_with_zeros(from, zero_from - from, slot.prot.load(Ordering::Relaxed)) {
+        if zero_from == slot.end.load(Ordering::Relaxed) {
+            SLOTS_WITH_LOSS.fetch_add(1, Ordering::AcqRel);
+        }
         slot.zero_from.store(from, Ordering::Release);
-        ANY_LOST.store(true, Ordering::Release);
         true
     } else {
         false
