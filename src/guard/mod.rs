@@ -203,8 +203,43 @@ pub(crate) enum Direction {
 /// # Safety
 /// `src` is readable and `dst` writable for `len` bytes, apart from pages of
 /// the region that may have vanished; they do not overlap.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn copy(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+    region_addr: usize,
+) -> Result<()> {
+    if !(cfg!(target_arch = "x86_64")
+        && handler::installed()
+        && SIGBUS_OPEN.with(Cell::get)
+        && table::nothing_lost())
+    {
+        // SAFETY: the caller's promise.
+        return unsafe { copy_slow(dst, src, len, direction, region_addr) };
+    }
+    let lo = match direction {
+        Direction::Read => src as usize,
+        Direction::Write => dst as usize,
+    };
+    // SAFETY: the caller's promise; the handler is installed and SIGBUS
+    // reaches it in this thread.
+    match unsafe { copy::copy(dst, src, len, lo, lo + len) } {
+        Ok(()) => Ok(()),
+        Err(f) => Err(truncated(f, direction, len, region_addr)),
+    }
+}
+
+/// Everything but the plain copy: installing the handler, a thread not yet
+/// seen (or blocking SIGBUS), another architecture, or guarded pages that
+/// were replaced somewhere in the process.
+///
+/// # Safety
+/// As for [`copy`].
+#[cold]
+#[inline(never)]
+unsafe fn copy_slow(
     dst: *mut u8,
     src: *const u8,
     len: usize,
@@ -257,7 +292,6 @@ pub(crate) fn recheck_mask() {
 ///
 /// # Safety
 /// As for [`copy`].
-#[cold]
 unsafe fn copy_without_signal(
     dst: *mut u8,
     src: *const u8,

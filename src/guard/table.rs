@@ -164,19 +164,16 @@ pub(crate) fn lost(id: SlotId) -> (usize, usize, i32) {
     )
 }
 
+/// Whether no live guarded region has replaced pages (one relaxed load).
+#[inline(always)]
+pub(crate) fn nothing_lost() -> bool {
+    SLOTS_WITH_LOSS.load(Ordering::Relaxed) == 0
+}
+
 /// For a copy of `[lo, hi)`: the first byte in it that lies in a vanished
 /// (zero-replaced) part of a guarded region, and that region's descriptor.
 /// One relaxed load while no page was ever replaced.
-#[inline]
 pub(crate) fn first_lost(lo: usize, hi: usize) -> Option<(usize, i32)> {
-    if SLOTS_WITH_LOSS.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    first_lost_slow(lo, hi)
-}
-
-#[cold]
-fn first_lost_slow(lo: usize, hi: usize) -> Option<(usize, i32)> {
     let used = HIGH_WATER.load(Ordering::SeqCst);
     for slot in &TABLE[..used.min(SLOTS)] {
         if slot.state.load(Ordering::Acquire) != ACTIVE {
