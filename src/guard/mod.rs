@@ -64,15 +64,22 @@ pub(crate) fn protect(mut region: Region, fd: &OwnedFd, offset: u64) -> Result<R
         )));
     }
     let start = info.base_addr();
+    // The identity the handler will compare with: the kernel's view of the
+    // mapping (on overlayfs that is the underlying file), else fstat's.
+    let (ino, dev_major, dev_minor) = table::mapping_identity(start).unwrap_or((
+        st.st_ino,
+        libc::major(st.st_dev),
+        libc::minor(st.st_dev),
+    ));
     let guarded = table::Guarded {
         start,
         end: start + info.map_len(),
         prot,
         fd: dup,
         offset,
-        ino: st.st_ino,
-        dev_major: libc::major(st.st_dev),
-        dev_minor: libc::minor(st.st_dev),
+        ino,
+        dev_major,
+        dev_minor,
         gran,
     };
     let slot = match table::register(&guarded) {

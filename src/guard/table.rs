@@ -288,37 +288,20 @@ fn file_size(fd: i32) -> Option<u64> {
 /// open, ioctl and close are async-signal-safe); where it is missing, the
 /// fault past the end of the slot's own file is the only check.
 fn still_ours(slot: &Slot, from: usize, to: usize) -> bool {
-    let path = b"/proc/self/maps\0";
-    // SAFETY: path is NUL-terminated; raw system call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    } as i32;
-    if fd < 0 {
-        return true;
-    }
+    let maps = match Maps::open() {
+        Some(maps) => maps,
+        None => return true,
+    };
     let start = slot.start.load(Ordering::Relaxed);
     let offset = slot.offset.load(Ordering::Relaxed);
     let mut at = from;
-    let mut ours = true;
     while at < to {
-        let mut q = ProcmapQuery {
-            size: std::mem::size_of::<ProcmapQuery>() as u64,
-            query_addr: at as u64,
-            ..ProcmapQuery::default()
-        };
-        // SAFETY: q is a valid, writable procmap_query of the size given.
-        let rc = unsafe { libc::syscall(libc::SYS_ioctl, fd, PROCMAP_QUERY, &mut q) };
-        if rc != 0 {
+        let q = match maps.query(at) {
+            Ok(q) => q,
             // ENOTTY: a kernel without the query; keep the size check only.
             // ENOENT: nothing mapped there: not ours.
-            ours = errno::errno().0 == libc::ENOTTY;
-            break;
-        }
+            Err(errno) => return errno == libc::ENOTTY,
+        };
         let expect = offset + (q.vma_start.max(start as u64) - start as u64);
         let file_off = q.vma_offset + (q.vma_start.max(start as u64) - q.vma_start);
         if q.inode != slot.ino.load(Ordering::Relaxed)
@@ -327,14 +310,61 @@ fn still_ours(slot: &Slot, from: usize, to: usize) -> bool {
             || file_off != expect
             || q.vma_end <= at as u64
         {
-            ours = false;
-            break;
+            return false;
         }
         at = q.vma_end as usize;
     }
-    // SAFETY: fd was opened above and is closed once.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
-    ours
+    true
+}
+
+/// The identity (inode, device major, minor) the kernel reports for the
+/// mapping at `addr`, as the handler will see it (on overlayfs it is the
+/// underlying file's, not what fstat says). None where the query is
+/// missing.
+pub(crate) fn mapping_identity(addr: usize) -> Option<(u64, u32, u32)> {
+    let q = Maps::open()?.query(addr).ok()?;
+    Some((q.inode, q.dev_major, q.dev_minor))
+}
+
+/// /proc/self/maps opened for PROCMAP_QUERY, with raw system calls only.
+struct Maps(i32);
+
+impl Maps {
+    fn open() -> Option<Maps> {
+        let path = b"/proc/self/maps\0";
+        // SAFETY: path is NUL-terminated; raw system call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        } as i32;
+        (fd >= 0).then_some(Maps(fd))
+    }
+
+    /// The mapping that contains `addr`, or the errno.
+    fn query(&self, addr: usize) -> std::result::Result<ProcmapQuery, i32> {
+        let mut q = ProcmapQuery {
+            size: std::mem::size_of::<ProcmapQuery>() as u64,
+            query_addr: addr as u64,
+            ..ProcmapQuery::default()
+        };
+        // SAFETY: q is a valid, writable procmap_query of the size given.
+        let rc = unsafe { libc::syscall(libc::SYS_ioctl, self.0, PROCMAP_QUERY, &mut q) };
+        if rc != 0 {
+            return Err(errno::errno().0);
+        }
+        Ok(q)
+    }
+}
+
+impl Drop for Maps {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor was opened by `open` and is closed once.
+        unsafe { libc::syscall(libc::SYS_close, self.0) };
+    }
 }
 
 /// `struct procmap_query` of <linux/fs.h>.
