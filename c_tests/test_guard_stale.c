@@ -4,6 +4,7 @@
  * replaces the stale registry entry and frees its guard slot). Not even
  * when the guarded region's own file shrank too. */
 #include <sched.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -68,6 +69,43 @@ static void raw_mapping_over_stale_slot(void) { run_stale(0, 0); }
 static void raw_mapping_over_stale_slot_of_shrunk_file(void) { run_stale(1, 0); }
 static void mapipc_region_over_stale_slot(void) { run_stale(1, 1); }
 
+/* The handler's own system calls (here: the identity query finding
+ * nothing mapped where the stale slot's range starts) leave errno as the
+ * interrupted code had it when the program's handler is called. */
+static volatile int seen_errno = -1;
+static sigjmp_buf escape;
+static void programs(int sig) {
+    (void)sig;
+    seen_errno = errno;
+    siglongjmp(escape, 1);
+}
+
+static void errno_kept_for_programs_handler(void) {
+    if (skip_under(UNDER_VALGRIND, "errno_kept_for_programs_handler: longjmps out of a fault")) return;
+    signal(SIGBUS, programs);
+    pattern_file("g", 2);
+    char *g = NULL;
+    CHECK_OK(mapipc_map_file("g", 0, 0, MAPIPC_READ | MAPIPC_GUARDED, (void **)&g));
+    REQUIRE(munmap(g, 2 * PAGE) == 0);
+    REQUIRE(truncate("g", 0) == 0);
+    pattern_file("other", 1);
+    int fd = open("other", O_RDWR);
+    REQUIRE(fd >= 0);
+    volatile char *raw = mmap(g + PAGE, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    REQUIRE(raw == (volatile char *)g + PAGE);
+    REQUIRE(ftruncate(fd, 0) == 0);
+    close(fd);
+    if (sigsetjmp(escape, 1) == 0) {
+        errno = EXDEV;
+        (void)raw[0];
+        CHECK(!"the raw access faulted");
+    }
+    CHECK(seen_errno == EXDEV);
+    munmap((void *)raw, PAGE);
+    unlink("g");
+    unlink("other");
+}
+
 /* The identity check must recognise a guarded file on overlayfs (the
  * kernel names the underlying file there, fstat the overlay's): its pages
  * past the end are still absorbed. In a private mount namespace, as root;
@@ -117,6 +155,7 @@ int main(void) {
     RUN(raw_mapping_over_stale_slot);
     RUN(raw_mapping_over_stale_slot_of_shrunk_file);
     RUN(mapipc_region_over_stale_slot);
+    RUN(errno_kept_for_programs_handler);
     RUN(guarded_file_on_overlayfs);
     return check_done();
 }
