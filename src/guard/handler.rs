@@ -18,7 +18,6 @@
 //! keeps errno, and calls only async-signal-safe system calls.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use super::{copy, table};
 use crate::error::{Error, Result};
@@ -43,8 +42,44 @@ static PREVIOUS: Previous = Previous {
 };
 
 /// Serialises installation and every write of PREVIOUS (never taken in the
-/// handler).
-static WRITER: Mutex<()> = Mutex::new(());
+/// handler). A flag rather than a mutex so that fork can hold it across
+/// (`pthread_atfork`): a child never starts with a write half done or the
+/// lock held by a thread it does not have.
+static WRITER: AtomicBool = AtomicBool::new(false);
+static ATFORK: AtomicBool = AtomicBool::new(false);
+
+struct Writing;
+
+impl Writing {
+    fn start() -> Writing {
+        lock_writer();
+        Writing
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        unlock_writer();
+    }
+}
+
+extern "C" fn lock_writer() {
+    while WRITER
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+extern "C" fn unlock_writer() {
+    WRITER.store(false, Ordering::Release);
+}
+
+extern "C" fn child_after_fork() {
+    unlock_writer();
+    table::after_fork_child();
+}
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// errno of a failed installation (0: none).
 static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
@@ -70,13 +105,22 @@ pub(crate) fn install() -> Result<()> {
 
 #[cold]
 fn install_slow() -> Result<()> {
-    let _w = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let _w = Writing::start();
     if INSTALLED.load(Ordering::Acquire) {
         return Ok(());
     }
     PAGE.store(page_size(), Ordering::SeqCst);
-    // SAFETY: the functions are async-signal-safe and only reset counters.
-    unsafe { libc::pthread_atfork(None, None, Some(table::after_fork_child)) };
+    if !ATFORK.swap(true, Ordering::AcqRel) {
+        // SAFETY: plain functions that take or release a flag and reset
+        // counters; valid for the life of the process (never unloaded).
+        unsafe {
+            libc::pthread_atfork(
+                Some(lock_writer),
+                Some(unlock_writer),
+                Some(child_after_fork),
+            )
+        };
+    }
     match take_over() {
         Ok(()) => {
             INSTALL_ERRNO.store(0, Ordering::Relaxed);
@@ -104,7 +148,7 @@ pub(crate) fn reclaim() {
     if current().map(|a| a.sa_sigaction) == Ok(ours()) {
         return;
     }
-    let _w = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let _w = Writing::start();
     let _ = take_over();
 }
 
