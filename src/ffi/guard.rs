@@ -67,6 +67,13 @@ unsafe fn checked_copy(
 /// handler, or kills, as a memcpy fault would. So does unmapping the region
 /// in another thread during the copy (SIGSEGV).
 ///
+/// SIGBUS handlers: mapipc installs its own at the first copy or guarded
+/// map and passes every SIGBUS that is not its own to the disposition the
+/// program had (flags and mask honoured; SIG_IGN ignores sent signals). A
+/// handler the program installs later replaces mapipc's until the next
+/// mapipc map call, which puts mapipc's back in front and chains to the
+/// program's; install yours first, or map something after installing it.
+///
 /// `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
 /// `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
 /// is MAPIPC_ERR_INVALID_ARGUMENT. `len == 0` checks and copies nothing.
