@@ -127,7 +127,7 @@ static void advise_checks_range_and_access(void) {
     /* Someone truncates the file under the mapping: populating reports it
      * instead of the SIGBUS a plain read of the lost pages would raise. */
     REQUIRE(truncate("f", page) == 0);
-    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ), MAPIPC_ERR_OUT_OF_RANGE, EFAULT);
+    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ), MAPIPC_ERR_TRUNCATED, EFAULT);
     CHECK_OK(mapipc_unmap(r));
     CHECK_OK(mapipc_unmap(p));
     CHECK(unlink("f") == 0);

@@ -53,10 +53,20 @@
 
 /**
  * For mapipc_map_file() (and POSIX named memory): plain loads and stores
- * through the region survive the file shrinking underneath. Pages that
- * vanished read as zeros, stores to them are dropped, and the next
- * mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
- * are never silent. Not for anonymous or System V memory, which cannot
+ * through the region survive the file shrinking underneath. At the first
+ * fault past the file's end, all pages of the region past the end become
+ * private zero pages at once: they read as zeros, stores to them are
+ * dropped, and every later mapipc_sync() on the region, and every
+ * mapipc_read()/mapipc_write() of those bytes (even once the file grew
+ * back), returns MAPIPC_ERR_TRUNCATED naming the file and its size, so
+ * lost writes are never silent. Only truncation is absorbed: a page the
+ * file still has that cannot be read or filled (I/O error, no space under
+ * a hole) raises SIGBUS as without mapipc, to the program's handler.
+ * Holds one O_CLOEXEC descriptor per region while mapped. Limits: a
+ * thread that blocks SIGBUS dies on such a load (the kernel's rule); a
+ * SIGBUS handler the program installs after mapipc's takes over until the
+ * next mapipc map call, which puts mapipc's back in front of it and
+ * chains to it. Not for anonymous or System V memory, which cannot
  * shrink (MAPIPC_ERR_INVALID_ARGUMENT).
  */
 #define MAPIPC_GUARDED 32
@@ -355,12 +365,30 @@ const char *mapipc_status_name(mapipc_status status);
  * Copies `len` bytes from `src`, inside a live mapipc region, to the
  * caller's buffer `dst` (the two must not overlap).
  *
- * If the file behind the region shrank (another process truncated it) or
- * could not be read, so that some of the bytes are gone, the call returns
- * MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a read error) with a message
- * naming the file and its size now, instead of the process dying of
- * SIGBUS; the bytes before the hole may have been copied. Costs what memcpy
- * costs: no system call.
+ * If the file behind the region shrank (another process truncated it), so
+ * that some of the bytes are gone, the call returns MAPIPC_ERR_TRUNCATED
+ * (errno EFAULT) with a message naming the file and its size now, instead
+ * of the process dying of SIGBUS; the bytes before the hole may have been
+ * copied. Bytes the file still has that could not be read (I/O error, no
+ * space to fill a hole, a damaged page) are MAPIPC_ERR_TRUNCATED with
+ * errno EIO, and the message says which. Bytes of a MAPIPC_GUARDED region
+ * that were replaced by zeros are MAPIPC_ERR_TRUNCATED too. Costs what
+ * memcpy costs: no system call, except in a thread that blocks SIGBUS
+ * (the kernel would kill the process for a fault there): such a thread is
+ * noticed at its first copy and after each map call it makes, and copies
+ * through process_vm_readv instead.
+ *
+ * Only a fault on the region's bytes is reported: one on `dst` (say, the
+ * caller's own mapping of a truncated file) goes to the program's SIGBUS
+ * handler, or kills, as a memcpy fault would. So does unmapping the region
+ * in another thread during the copy (SIGSEGV).
+ *
+ * SIGBUS handlers: mapipc installs its own at the first copy or guarded
+ * map and passes every SIGBUS that is not its own to the disposition the
+ * program had (flags and mask honoured; SIG_IGN ignores sent signals). A
+ * handler the program installs later replaces mapipc's until the next
+ * mapipc map call, which puts mapipc's back in front and chains to the
+ * program's; install yours first, or map something after installing it.
  *
  * `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
  * `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
@@ -377,10 +405,12 @@ mapipc_status mapipc_read(const void *src, void *dst, size_t len);
  * mapipc region at `dst` (the two must not overlap).
  *
  * Bytes whose page vanished because the file shrank are not written and
- * the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for an I/O
- * error) naming the file and its size now; the file never grows. A
- * read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors as
- * for mapipc_read().
+ * the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a page the
+ * file still has that could not be read or filled, e.g. no space under a
+ * hole) naming the file and its size now; the file never grows. Bytes of
+ * a MAPIPC_GUARDED region replaced by zeros are MAPIPC_ERR_TRUNCATED too.
+ * A read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors,
+ * faults on `src` and threads that block SIGBUS as for mapipc_read().
  *
  * # Safety
  * `src` is readable for `len` bytes (it is the caller's memory and cannot
@@ -467,7 +497,10 @@ mapipc_status mapipc_unmap(void *addr);
  * unknown bits, are MAPIPC_ERR_INVALID_ARGUMENT. A range that leaves the
  * region is MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
  * MAPIPC_ERR_NOT_MAPPED. On a region with no file behind it (anonymous or
- * System V memory) it checks the range and does nothing else.
+ * System V memory) it checks the range and does nothing else. On a
+ * MAPIPC_GUARDED region some of whose pages vanished (the file shrank),
+ * every sync returns MAPIPC_ERR_TRUNCATED (errno EFAULT) naming the file,
+ * its size now and how many pages were lost.
  *
  * # Safety
  * None beyond passing a pointer value; it is never dereferenced.
@@ -486,6 +519,9 @@ mapipc_status mapipc_sync(void *addr, size_t length, uint32_t flags);
  * `make bench`). Ranges leaving the
  * region are MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
  * MAPIPC_ERR_NOT_MAPPED; an unknown value is MAPIPC_ERR_INVALID_ARGUMENT.
+ * Populating pages the file no longer has (it shrank) is
+ * MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO if the file still has them but
+ * they could not be read), naming the file and its size now.
  * Advice that would discard data (MADV_DONTNEED, MADV_FREE) is not
  * offered.
  *

@@ -18,10 +18,20 @@ pub const MAPIPC_CREATE: u32 = 0x8;
 /// With MAPIPC_CREATE: fail with MAPIPC_ERR_ALREADY_EXISTS if it exists.
 pub const MAPIPC_EXCLUSIVE: u32 = 0x10;
 /// For mapipc_map_file() (and POSIX named memory): plain loads and stores
-/// through the region survive the file shrinking underneath. Pages that
-/// vanished read as zeros, stores to them are dropped, and the next
-/// mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
-/// are never silent. Not for anonymous or System V memory, which cannot
+/// through the region survive the file shrinking underneath. At the first
+/// fault past the file's end, all pages of the region past the end become
+/// private zero pages at once: they read as zeros, stores to them are
+/// dropped, and every later mapipc_sync() on the region, and every
+/// mapipc_read()/mapipc_write() of those bytes (even once the file grew
+/// back), returns MAPIPC_ERR_TRUNCATED naming the file and its size, so
+/// lost writes are never silent. Only truncation is absorbed: a page the
+/// file still has that cannot be read or filled (I/O error, no space under
+/// a hole) raises SIGBUS as without mapipc, to the program's handler.
+/// Holds one O_CLOEXEC descriptor per region while mapped. Limits: a
+/// thread that blocks SIGBUS dies on such a load (the kernel's rule); a
+/// SIGBUS handler the program installs after mapipc's takes over until the
+/// next mapipc map call, which puts mapipc's back in front of it and
+/// chains to it. Not for anonymous or System V memory, which cannot
 /// shrink (MAPIPC_ERR_INVALID_ARGUMENT).
 pub const MAPIPC_GUARDED: u32 = 0x20;
 

@@ -236,7 +236,7 @@ fn map_range(req: &Request, fd: &OwnedFd, length: usize, opts: MapOptions) -> Re
         )
     })?;
     if opts.guarded {
-        return crate::guard::protect(region);
+        return crate::guard::protect(region, fd, aligned as u64);
     }
     Ok(region)
 }

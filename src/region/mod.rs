@@ -13,7 +13,7 @@ use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::page_size;
+use crate::sys::{self, page_size};
 use options::{Advice, SyncOptions};
 
 /// What the pages of a region come from; decides how it is synced and freed.
@@ -224,7 +224,14 @@ impl RegionInfo {
         // none of the advice values used discards data, and populating only
         // faults pages in with the access the mapping already allows.
         if unsafe { libc::madvise(ptr, span, advice.madvise_value()) } < 0 {
-            return Err(range_error("madvise", span, ptr));
+            let err = range_error("madvise", span, ptr);
+            return Err(match advice {
+                // EFAULT: a page would have raised SIGBUS.
+                Advice::PopulateRead | Advice::PopulateWrite => {
+                    populate_failed(err, ptr as usize, span)
+                }
+                _ => err,
+            });
         }
         Ok(())
     }
@@ -244,6 +251,39 @@ fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
         errno,
         format!("{call} of {span} bytes at {ptr:p} failed"),
     )
+}
+
+/// The error for a populating madvise that failed with EFAULT (a page
+/// would have raised SIGBUS): `Truncated`, naming the file and its size.
+fn populate_failed(err: Error, addr: usize, len: usize) -> Error {
+    if err.errno() != libc::EFAULT {
+        return err;
+    }
+    let src = match sys::mapping_source(addr) {
+        Some(src) => src,
+        None => return err,
+    };
+    let size = sys::file_size(&src.path, src.inode);
+    let shrank = size.map_or(true, |size| src.offset + len as u64 > size);
+    let why = if shrank {
+        "the file shrank under the mapping"
+    } else {
+        "a page could not be read or filled (an I/O error, or no space for a page of a hole)"
+    };
+    Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "cannot populate {len} bytes at {addr:#x}: bytes {} to {} of \"{}\" ({}): {why}",
+            src.offset,
+            src.offset + len as u64,
+            src.path.display(),
+            match size {
+                Some(size) => format!("now {size} bytes long"),
+                None => "no longer at that path".to_string(),
+            }
+        ),
+    )
+    .with_errno(if shrank { libc::EFAULT } else { libc::EIO })
 }
 
 /// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
@@ -371,6 +411,11 @@ impl Region {
     /// Gives up ownership without unmapping: for a registry entry whose
     /// range the kernel has already handed to someone else.
     pub(crate) fn forget(self) {
+        // Its watcher lets go: the range is someone else's now.
+        if let Some(w) = self.info.watch {
+            w.by.suspend(w.token);
+            w.by.forget(w.token);
+        }
         std::mem::forget(self);
     }
 

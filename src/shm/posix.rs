@@ -151,7 +151,7 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     })?;
     if opts.guarded {
         // Another process may shrink the object with ftruncate, as a file.
-        return crate::guard::protect(region).map_err(undo);
+        return crate::guard::protect(region, &fd, 0).map_err(undo);
     }
     Ok(region)
 }
