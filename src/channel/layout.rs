@@ -122,10 +122,25 @@ pub(crate) fn size_of_ident(ident: u64) -> Option<usize> {
     (ident >> 32 == MAGIC_V1).then_some(((ident & 0xffff_ffff) as usize) << 6)
 }
 
-/// Ring bytes of a channel of `size` bytes.
+/// Ring bytes of a channel of `size` bytes (at least `MIN_SIZE`: callers
+/// check that first, as the size comes from shared memory).
 pub(crate) fn capacity(size: usize) -> u64 {
-    ((size - HEADER) & !7) as u64
+    debug_assert!(size >= MIN_SIZE);
+    (size.saturating_sub(HEADER) & !7) as u64
 }
+
+/// The largest message a ring of `capacity` bytes carries: what fits
+/// beside its frame header, and at most `u32::MAX` (the frame stores the
+/// length in 32 bits).
+pub(crate) fn max_message(capacity: u64) -> usize {
+    capacity
+        .saturating_sub(FRAME_HEADER as u64)
+        .min(u32::MAX as u64) as usize
+}
+
+/// Positions never reach this (2^62 bytes: 146 years at 1 TB/s), so that
+/// adding a frame to a valid position cannot overflow.
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
 
 /// Bytes a message of `len` bytes takes in the ring.
 pub(crate) fn frame_len(len: usize) -> u64 {
