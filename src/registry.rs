@@ -135,8 +135,8 @@ pub fn restore(region: Region) {
     insert(region);
 }
 
-/// Unmaps the region that starts exactly at `addr`. Refused while the
-/// calling thread holds a lock inside it: its robust list would point into
+/// Unmaps the region that starts exactly at `addr`. Refused while a
+/// thread of this process holds a lock inside it: its robust list would point into
 /// memory that is gone. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {
     let region = remove(addr)?;
@@ -146,8 +146,8 @@ pub fn unmap(addr: usize) -> Result<()> {
         return Err(Error::new(
             ErrorKind::Busy,
             format!(
-                "cannot unmap the region at {addr:#x}: the calling thread holds a mutex inside \
-                 it; unlock it first"
+                "cannot unmap the region at {addr:#x}: a thread of this process holds a mutex \
+                 inside it; unlock it first"
             ),
         ));
     }

@@ -268,12 +268,14 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.send_word,
+            prev: &hdr.send_prev,
             next: &hdr.send_next,
         }
         .take("sending")?;
-        let me = peer::my_pid();
-        if hdr.sender_pid.load(Ordering::Relaxed) != me {
-            hdr.sender_pid.store(me, Ordering::Relaxed);
+        let me = peer::my_id();
+        if hdr.sender_id.load(Ordering::Relaxed) != me {
+            hdr.sender_id.store(me, Ordering::Relaxed);
+            hdr.sender_pid.store(me as u32, Ordering::Release);
         }
         let frame = layout::frame_len(msg.len());
         let tail = hdr.tail.load(Ordering::Relaxed);
@@ -315,12 +317,14 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.recv_word,
+            prev: &hdr.recv_prev,
             next: &hdr.recv_next,
         }
         .take("receiving")?;
-        let me = peer::my_pid();
-        if hdr.receiver_pid.load(Ordering::Relaxed) != me {
-            hdr.receiver_pid.store(me, Ordering::Relaxed);
+        let me = peer::my_id();
+        if hdr.receiver_id.load(Ordering::Relaxed) != me {
+            hdr.receiver_id.store(me, Ordering::Relaxed);
+            hdr.receiver_pid.store(me as u32, Ordering::Release);
         }
         let head = hdr.head.load(Ordering::Relaxed);
         if head & 7 != 0 || head >= MAX_POSITION {
@@ -416,8 +420,8 @@ impl<'a> Channel<'a> {
     fn wait(&self, who: Who, timeout: Timeout, ready: &dyn Fn() -> bool) -> Result<()> {
         let hdr = self.hdr;
         let (flag, peer_pid) = match who {
-            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_pid),
-            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_pid),
+            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_id),
+            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_id),
         };
         let deadline = Deadline::after(timeout);
         if timeout != Timeout::Poll {
@@ -443,12 +447,12 @@ impl<'a> Channel<'a> {
                     Who::Receiver => "receive from",
                 }));
             }
-            let pid = peer_pid.load(Ordering::Relaxed);
-            if peer::is_gone(pid) {
+            let id = peer_pid.load(Ordering::Relaxed);
+            if peer::is_gone(id) {
                 if ready() {
                     return Ok(());
                 }
-                return Err(self.peer_gone(who, pid));
+                return Err(self.peer_gone(who, id as u32));
             }
             if deadline.expired() {
                 return Err(self.timed_out(who, timeout));
