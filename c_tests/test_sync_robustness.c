@@ -233,7 +233,7 @@ static void unmap_where_another_thread_holds_a_lock(void) {
     void *other = anon(4096);
     CHECK_OK(mapipc_unmap(other));
     /* A forked child has no such thread: it may unmap its copy. */
-    if (!skip_under(UNDER_SANITIZER, "fork beside a thread")) {
+    if (!skip_under(UNDER_SANITIZER | UNDER_VALGRIND, "fork beside a thread")) {
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
