@@ -203,10 +203,10 @@ impl SharedMutex {
             .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Ok(Acquired::Clean),
-            Err(_) => self.lock_contended(me.tid, me.ns, timeout),
+            Err(_) => self.lock_contended(me.tid, robust::ns(), timeout),
         };
         if got.is_ok() {
-            self.holder_ns.store(me.ns, Ordering::Relaxed);
+            self.holder_ns.store(robust::ns(), Ordering::Relaxed);
             me.enqueue(&self.prev, &self.next);
             me.note_held(self.addr());
         }
@@ -331,7 +331,7 @@ impl SharedMutex {
     #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
-        if holder == me.tid && self.holder_ns.load(Ordering::Relaxed) == me.ns {
+        if holder == me.tid && self.holder_ns.load(Ordering::Relaxed) == robust::ns() {
             return Ok(());
         }
         Err(self.not_held(holder, me, verb))

@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -43,11 +43,7 @@ pub(crate) struct Me {
     /// The thread id as the thread's own PID namespace numbers it (as the
     /// kernel writes it into futex words).
     pub(crate) tid: u32,
-    /// The inode number of the process's PID namespace (32 bits in every
-    /// kernel: proc inode numbers are `unsigned int`); 0 if unknown.
-    pub(crate) ns: u32,
     head: *mut RobustHead,
-    held: *const HeldTable,
 }
 
 /// How many mapipc locks a thread can hold before `holds_lock_within`
@@ -144,6 +140,9 @@ thread_local! {
     /// child after fork, where the thread has a new id.
     static ME: Cell<Option<Me>> = const { Cell::new(None) };
     static TABLE: TableOwner = const { TableOwner(Cell::new(None)) };
+    /// The same table, for the fast path (set together with `ME`; kept
+    /// out of `Me` so that `Me` stays two registers wide).
+    static HELD: Cell<*const HeldTable> = const { Cell::new(ptr::null()) };
 }
 
 static ATFORK: Once = Once::new();
@@ -169,10 +168,22 @@ fn pid_namespace() -> u32 {
     std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino() as u32)
 }
 
-/// This process's PID namespace, as in `Me::ns` (for callers that need no
-/// robust list).
+/// The inode number of this process's PID namespace (32 bits in every
+/// kernel: proc inode numbers are `unsigned int`), 0 if unknown. Kept
+/// process-wide rather than in `Me`, so that the lock's fast path copies
+/// no more of the thread's record than before; set again by `me_slow`,
+/// which runs first in a forked child (its `ME` is cleared).
+static MY_NS: AtomicU32 = AtomicU32::new(0);
+
+/// This process's PID namespace, once the thread has called `me`.
+#[inline]
+pub(crate) fn ns() -> u32 {
+    MY_NS.load(Ordering::Relaxed)
+}
+
+/// This process's PID namespace (for callers that need no robust list).
 pub(crate) fn my_namespace() -> u32 {
-    me().map_or_else(|_| pid_namespace(), |me| me.ns)
+    me().map_or_else(|_| pid_namespace(), |_| ns())
 }
 
 /// The calling thread, from the cache when it can.
@@ -236,12 +247,9 @@ fn me_slow() -> Result<Me> {
                 "this thread is ending (its thread-local storage is gone): it cannot take locks",
             )
         })?;
-    let me = Me {
-        tid,
-        ns: pid_namespace(),
-        head,
-        held: held as *const HeldTable,
-    };
+    MY_NS.store(pid_namespace(), Ordering::Relaxed);
+    HELD.with(|h| h.set(held));
+    let me = Me { tid, head };
     ME.with(|c| c.set(Some(me)));
     Ok(me)
 }
@@ -334,13 +342,15 @@ impl Me {
         unsafe { ptr::write_volatile(&mut (*self.head).list_op_pending, before.0) };
     }
 
+    #[inline(always)]
     fn held(&self) -> &'static HeldTable {
-        // SAFETY: a leaked table, claimed by this thread (see me_slow).
-        unsafe { &*self.held }
+        // SAFETY: set by me_slow before any `Me` of this thread exists:
+        // a leaked table, claimed by this thread.
+        unsafe { &*HELD.with(Cell::get) }
     }
 
     /// Notes a mapipc lock whose word is at `word` as held by this thread.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_held(&self, word: usize) {
         let held = self.held();
         for slot in &held.slots {
@@ -353,7 +363,7 @@ impl Me {
     }
 
     /// Notes that this thread gave the lock at `word` back.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_released(&self, word: usize) {
         let held = self.held();
         for slot in &held.slots {
