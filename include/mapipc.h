@@ -475,9 +475,9 @@ mapipc_status mapipc_map_anonymous(size_t length, uint32_t flags, void **out);
  *
  * NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
  * pointer, a pointer mapipc never returned, or a pointer into the middle of
- * a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While the calling
- * thread holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY and
- * changes nothing (unlock first). Set your pointer to
+ * a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While any thread of
+ * the process holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY
+ * and changes nothing (unlock first). Set your pointer to
  * NULL after unmapping: if a new region later lands at the same address, a
  * stale pointer would name it.
  *

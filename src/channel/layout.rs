@@ -38,7 +38,11 @@ pub(crate) struct Header {
     pub(crate) sender_pid: AtomicU32,
     /// The sender's last look at `head`.
     pub(crate) head_seen: AtomicU64,
-    pad1a: [u64; 2],
+    /// `sender_pid` with the PID namespace it means something in (inode
+    /// number of /proc/PID/ns/pid) in the high half.
+    pub(crate) sender_id: AtomicU64,
+    /// The robust-list back link of `send_word` while a send is under way.
+    pub(crate) send_prev: AtomicUsize,
     /// The robust-list link of `send_word` (an address in the sender's
     /// process): the kernel finds the word 32 bytes before it.
     pub(crate) send_next: AtomicUsize,
@@ -55,7 +59,9 @@ pub(crate) struct Header {
     pub(crate) receiver_pid: AtomicU32,
     /// The receiver's last look at `tail`.
     pub(crate) tail_seen: AtomicU64,
-    pad3a: [u64; 2],
+    /// `receiver_pid` and its PID namespace, as `sender_id`.
+    pub(crate) receiver_id: AtomicU64,
+    pub(crate) recv_prev: AtomicUsize,
     pub(crate) recv_next: AtomicUsize,
     pad3: [u64; 3],
 
@@ -81,6 +87,10 @@ const _: () = assert!(
 );
 // Offsets docs/channel-format.md (and the C tests) rely on.
 const _: () = assert!(std::mem::offset_of!(Header, sender_pid) == 68);
+const _: () = assert!(std::mem::offset_of!(Header, sender_id) == 80);
+const _: () = assert!(std::mem::offset_of!(Header, send_prev) == 88);
+const _: () = assert!(std::mem::offset_of!(Header, receiver_id) == 208);
+const _: () = assert!(std::mem::offset_of!(Header, recv_prev) == 216);
 const _: () = assert!(std::mem::offset_of!(Header, tail) == 128);
 const _: () = assert!(std::mem::offset_of!(Header, head) == 256);
 const _: () = assert!(std::mem::offset_of!(Header, recv_sleeping) == 320);
@@ -107,6 +117,10 @@ impl Header {
             self.tail_seen.load(Relaxed),
             self.send_next.load(Relaxed) as u64,
             self.recv_next.load(Relaxed) as u64,
+            self.send_prev.load(Relaxed) as u64,
+            self.recv_prev.load(Relaxed) as u64,
+            self.sender_id.load(Relaxed),
+            self.receiver_id.load(Relaxed),
         ];
         words.iter().all(|&w| w == 0) && longs.iter().all(|&l| l == 0)
     }
@@ -122,10 +136,25 @@ pub(crate) fn size_of_ident(ident: u64) -> Option<usize> {
     (ident >> 32 == MAGIC_V1).then_some(((ident & 0xffff_ffff) as usize) << 6)
 }
 
-/// Ring bytes of a channel of `size` bytes.
+/// Ring bytes of a channel of `size` bytes (at least `MIN_SIZE`: callers
+/// check that first, as the size comes from shared memory).
 pub(crate) fn capacity(size: usize) -> u64 {
-    ((size - HEADER) & !7) as u64
+    debug_assert!(size >= MIN_SIZE);
+    (size.saturating_sub(HEADER) & !7) as u64
 }
+
+/// The largest message a ring of `capacity` bytes carries: what fits
+/// beside its frame header, and at most `u32::MAX` (the frame stores the
+/// length in 32 bits).
+pub(crate) fn max_message(capacity: u64) -> usize {
+    capacity
+        .saturating_sub(FRAME_HEADER as u64)
+        .min(u32::MAX as u64) as usize
+}
+
+/// Positions never reach this (2^62 bytes: 146 years at 1 TB/s), so that
+/// adding a frame to a valid position cannot overflow.
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
 
 /// Bytes a message of `len` bytes takes in the ring.
 pub(crate) fn frame_len(len: usize) -> u64 {

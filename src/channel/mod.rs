@@ -27,7 +27,7 @@ use crate::region::registry::{self, Need};
 use crate::region::Region;
 use crate::sync::futex::{self, Deadline, Scope, Timeout};
 pub use layout::HEADER;
-use layout::{Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE};
+use layout::{Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE};
 use side::Token;
 
 /// How often a sleeping side looks whether the other side's process ended.
@@ -67,6 +67,9 @@ pub struct Channel<'a> {
 struct Known {
     generation: u64,
     addr: usize,
+    /// The header's `ident` when found: a channel re-initialised in place
+    /// (another size) is looked at again.
+    ident: u64,
     writable: bool,
     capacity: u64,
     scope: Scope,
@@ -76,6 +79,7 @@ impl Known {
     const NONE: Known = Known {
         generation: 0,
         addr: 0,
+        ident: 0,
         writable: false,
         capacity: 0,
         scope: Scope::Shared,
@@ -129,6 +133,17 @@ impl<'a> Channel<'a> {
         let Some(size) = layout::size_of_ident(ident) else {
             return Err(not_a_channel(addr, ident));
         };
+        // The size comes from shared memory: bound it by what init accepts
+        // and by the region's real extent (`room`), never trust it alone.
+        if size < MIN_SIZE {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the memory at {addr:#x} does not hold a valid mapipc channel: its header \
+                     claims {size} bytes, less than the {MIN_SIZE} every channel has"
+                ),
+            ));
+        }
         if size > room {
             return Err(past_the_end(addr, size, room));
         }
@@ -149,10 +164,14 @@ impl<'a> Channel<'a> {
         let generation = registry::generation();
         for k in KNOWN.with(Cell::get) {
             if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
+                // SAFETY: found before at this generation: a live,
+                // initialised channel wholly inside a live region.
+                let hdr = unsafe { &*(addr as *const Header) };
+                if hdr.ident.load(Ordering::Relaxed) != k.ident {
+                    break;
+                }
                 return Ok(Channel {
-                    // SAFETY: found before at this generation: a live,
-                    // initialised channel wholly inside a live region.
-                    hdr: unsafe { &*(addr as *const Header) },
+                    hdr,
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
                     scope: k.scope,
@@ -174,6 +193,7 @@ impl<'a> Channel<'a> {
         let found = Known {
             generation,
             addr,
+            ident: ch.hdr.ident.load(Ordering::Relaxed),
             writable: place.is_writable(),
             capacity: ch.capacity,
             scope: ch.scope,
@@ -191,7 +211,32 @@ impl<'a> Channel<'a> {
 
     /// The largest message this channel can carry.
     pub fn max_message(&self) -> usize {
-        self.capacity as usize - FRAME_HEADER
+        layout::max_message(self.capacity)
+    }
+
+    /// Bytes queued between `head` and `tail`, or `None` if these cannot
+    /// be positions of this channel (misaligned, more than the ring holds,
+    /// beyond any real count): any process mapping the memory may have
+    /// written them.
+    #[inline]
+    fn queued(&self, head: u64, tail: u64) -> Option<u64> {
+        let used = tail.wrapping_sub(head);
+        ((head | tail) & 7 == 0 && (head | tail) < MAX_POSITION && used <= self.capacity)
+            .then_some(used)
+    }
+
+    #[cold]
+    fn bad_positions(&self, head: u64, tail: u64) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the channel at {:#x} is damaged: head {head} and tail {tail} are not positions \
+                 of a channel whose ring holds {} bytes; something other than mapipc wrote into \
+                 it",
+                self.addr(),
+                self.capacity
+            ),
+        )
     }
 
     /// Closes the channel: later sends fail with `Closed`; receives drain
@@ -226,22 +271,34 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.send_word,
+            prev: &hdr.send_prev,
             next: &hdr.send_next,
         }
         .take("sending")?;
-        let me = peer::my_pid();
-        if hdr.sender_pid.load(Ordering::Relaxed) != me {
-            hdr.sender_pid.store(me, Ordering::Relaxed);
+        let me = peer::my_id();
+        if hdr.sender_id.load(Ordering::Relaxed) != me {
+            hdr.sender_id.store(me, Ordering::Relaxed);
+            hdr.sender_pid.store(me as u32, Ordering::Release);
         }
         let frame = layout::frame_len(msg.len());
         let tail = hdr.tail.load(Ordering::Relaxed);
+        let room = |head: u64| {
+            self.queued(head, tail)
+                .map(|used| self.capacity - used >= frame)
+        };
+        // Damaged positions count as "ready", to be reported below.
         let fits = || {
             let head = hdr.head.load(Ordering::SeqCst);
             hdr.head_seen.store(head, Ordering::Relaxed);
-            self.capacity - (tail - head) >= frame
+            room(head) != Some(false)
         };
-        if self.capacity - (tail - hdr.head_seen.load(Ordering::Relaxed)) < frame && !fits() {
+        if room(hdr.head_seen.load(Ordering::Relaxed)) != Some(true) && !fits() {
             self.wait(Who::Sender, timeout, &fits)?;
+        }
+        let head = hdr.head_seen.load(Ordering::Relaxed);
+        match self.queued(head, tail) {
+            Some(used) if self.capacity - used >= frame => {}
+            _ => return Err(self.bad_positions(head, tail)),
         }
         // SAFETY: `frame` bytes from `tail` are free (the receiver is past
         // them) and only this thread, holding the send side, writes there.
@@ -263,14 +320,19 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = Token {
             word: &hdr.recv_word,
+            prev: &hdr.recv_prev,
             next: &hdr.recv_next,
         }
         .take("receiving")?;
-        let me = peer::my_pid();
-        if hdr.receiver_pid.load(Ordering::Relaxed) != me {
-            hdr.receiver_pid.store(me, Ordering::Relaxed);
+        let me = peer::my_id();
+        if hdr.receiver_id.load(Ordering::Relaxed) != me {
+            hdr.receiver_id.store(me, Ordering::Relaxed);
+            hdr.receiver_pid.store(me as u32, Ordering::Release);
         }
         let head = hdr.head.load(Ordering::Relaxed);
+        if head & 7 != 0 || head >= MAX_POSITION {
+            return Err(self.bad_positions(head, hdr.tail_seen.load(Ordering::Relaxed)));
+        }
         let arrived = || {
             let tail = hdr.tail.load(Ordering::SeqCst);
             hdr.tail_seen.store(tail, Ordering::Relaxed);
@@ -283,6 +345,9 @@ impl<'a> Channel<'a> {
             self.wait(Who::Receiver, timeout, &arrived)?;
         }
         let tail = hdr.tail_seen.load(Ordering::Relaxed);
+        if self.queued(head, tail).is_none() {
+            return Err(self.bad_positions(head, tail));
+        }
         let len = self.frame_at(head, tail)?;
         if len > buf.len() {
             return Ok(Received::TooSmall(len));
@@ -300,9 +365,9 @@ impl<'a> Channel<'a> {
     /// can hold: damage by a stray write is reported, never followed.
     #[inline]
     fn frame_at(&self, head: u64, tail: u64) -> Result<usize> {
-        // SAFETY: a published frame header lies at head (tail != head),
-        // 8-aligned inside the ring (positions and capacity are multiples
-        // of 8, the ring starts 64-aligned).
+        // SAFETY: head is 8-aligned (checked by `queued`), capacity a
+        // non-zero multiple of 8 and the ring 64-aligned, so the 8 bytes at
+        // ring offset head % capacity lie inside the ring, aligned.
         let raw = unsafe {
             self.ring
                 .add((head % self.capacity) as usize)
@@ -358,8 +423,8 @@ impl<'a> Channel<'a> {
     fn wait(&self, who: Who, timeout: Timeout, ready: &dyn Fn() -> bool) -> Result<()> {
         let hdr = self.hdr;
         let (flag, peer_pid) = match who {
-            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_pid),
-            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_pid),
+            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_id),
+            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_id),
         };
         let deadline = Deadline::after(timeout);
         if timeout != Timeout::Poll {
@@ -385,12 +450,12 @@ impl<'a> Channel<'a> {
                     Who::Receiver => "receive from",
                 }));
             }
-            let pid = peer_pid.load(Ordering::Relaxed);
-            if peer::is_gone(pid) {
+            let id = peer_pid.load(Ordering::Relaxed);
+            if peer::is_gone(id) {
                 if ready() {
                     return Ok(());
                 }
-                return Err(self.peer_gone(who, pid));
+                return Err(self.peer_gone(who, id as u32));
             }
             if deadline.expired() {
                 return Err(self.timed_out(who, timeout));

@@ -6,6 +6,9 @@
 //!   holder's thread id (bits 0-29), `FUTEX_OWNER_DIED` (bit 30),
 //!   `FUTEX_WAITERS` (bit 31). [`UNRECOVERABLE_WORD`] once unrecoverable.
 //! - 4: state: 0 never initialised, else one of the `STATE_*` values.
+//! - 8: the holder's PID namespace (inode number of /proc/PID/ns/pid, u32),
+//!   0 when free: thread ids of different namespaces may be equal, so a
+//!   thread is the holder only if both the id and the namespace match.
 //! - 24, 32: the holder's robust-list links (see `robust`): addresses in
 //!   the holder's process, meaningless elsewhere.
 //!
@@ -36,6 +39,9 @@ const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
 /// processes is usually shorter than the ~15 µs a futex sleep costs.
 const SPINS: u32 = 200;
 
+/// A sleeping locker looks at the word again at least this often.
+const RECHECK_SLICE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A mutex in shared memory. Build one in zeroed memory with
 /// [`SharedMutex::init`]; every process mapping the memory can then use it.
 #[repr(C, align(8))]
@@ -43,7 +49,8 @@ const SPINS: u32 = 200;
 pub struct SharedMutex {
     word: AtomicU32,
     state: AtomicU32,
-    reserved_a: [AtomicU64; 2],
+    holder_ns: AtomicU32,
+    reserved_a: [AtomicU32; 3],
     prev: AtomicUsize,
     next: AtomicUsize,
     reserved_b: [AtomicU64; 3],
@@ -111,6 +118,7 @@ impl SharedMutex {
 
     fn other_bytes_zero(&self) -> bool {
         self.word.load(Ordering::Relaxed) == 0
+            && self.holder_ns.load(Ordering::Relaxed) == 0
             && self.prev.load(Ordering::Relaxed) == 0
             && self.next.load(Ordering::Relaxed) == 0
             && self
@@ -189,23 +197,25 @@ impl SharedMutex {
     pub fn lock(&self, timeout: Timeout) -> Result<Acquired> {
         self.ready()?;
         let me = robust::me()?;
-        me.set_pending(&self.next);
+        let pending = me.set_pending(&self.next);
         let got = match self
             .word
             .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Ok(Acquired::Clean),
-            Err(_) => self.lock_contended(me.tid, timeout),
+            Err(_) => self.lock_contended(me.tid, robust::ns(), timeout),
         };
         if got.is_ok() {
+            self.holder_ns.store(robust::ns(), Ordering::Relaxed);
             me.enqueue(&self.prev, &self.next);
+            me.note_held(self.addr());
         }
-        me.clear_pending();
+        me.restore_pending(pending);
         got
     }
 
     #[cold]
-    fn lock_contended(&self, tid: u32, timeout: Timeout) -> Result<Acquired> {
+    fn lock_contended(&self, tid: u32, ns: u32, timeout: Timeout) -> Result<Acquired> {
         let deadline = Deadline::after(timeout);
         let mut spins = if timeout == Timeout::Poll { SPINS } else { 0 };
         let mut slept = false;
@@ -215,7 +225,8 @@ impl SharedMutex {
             if holder == UNRECOVERABLE_WORD {
                 return Err(self.unrecoverable());
             }
-            if holder == tid {
+            // The same id in another PID namespace is another thread.
+            if holder == tid && self.holder_ns.load(Ordering::Relaxed) == ns {
                 return Err(Error::new(
                     ErrorKind::Deadlock,
                     format!(
@@ -247,6 +258,24 @@ impl SharedMutex {
                 continue;
             }
             if deadline.expired() {
+                // Having slept, this thread may have taken the one wake-up
+                // an unlock gave (and then found the lock re-taken by a
+                // locker that never slept): hand it on by making sure the
+                // holder's unlock wakes the next sleeper.
+                if slept
+                    && word & FUTEX_WAITERS == 0
+                    && self
+                        .word
+                        .compare_exchange(
+                            word,
+                            word | FUTEX_WAITERS,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_err()
+                {
+                    continue;
+                }
                 return Err(self.timed_out(holder, timeout));
             }
             let sleeping = word | FUTEX_WAITERS;
@@ -260,7 +289,15 @@ impl SharedMutex {
             }
             // Any return (woken, changed, interrupted, timed out) re-reads
             // the word; the deadline is checked above.
-            futex::wait(&self.word, sleeping, &deadline, Scope::Shared);
+            // At most a slice at a time: an unlock that made the mutex
+            // unrecoverable and was killed before its wake (the kernel
+            // wakes a waiter only for a word left at 0) is seen this way.
+            futex::wait(
+                &self.word,
+                sleeping,
+                &deadline.at_most(RECHECK_SLICE),
+                Scope::Shared,
+            );
             slept = true;
         }
     }
@@ -294,7 +331,7 @@ impl SharedMutex {
     #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
-        if holder == me.tid {
+        if holder == me.tid && self.holder_ns.load(Ordering::Relaxed) == robust::ns() {
             return Ok(());
         }
         Err(self.not_held(holder, me, verb))
@@ -306,6 +343,9 @@ impl SharedMutex {
         let who = match holder {
             0 => "nobody holds it".to_string(),
             UNRECOVERABLE_WORD => "it is not recoverable".to_string(),
+            _ if holder == me.tid => {
+                format!("a thread with the same id ({holder}) in another PID namespace holds it")
+            }
             _ => format!("thread {holder} holds it"),
         };
         Error::new(
@@ -330,8 +370,10 @@ impl SharedMutex {
         self.held_by(&me, "unlock")?;
         // Only the holder changes the state, so it cannot move under us.
         let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
-        me.set_pending(&self.next);
+        let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
+        me.note_released(self.addr());
+        self.holder_ns.store(0, Ordering::Relaxed);
         let free = if abandoned {
             self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
             UNRECOVERABLE_WORD
@@ -345,7 +387,7 @@ impl SharedMutex {
         } else if before & FUTEX_WAITERS != 0 {
             let _ = futex::wake(&self.word, 1, Scope::Shared);
         }
-        me.clear_pending();
+        me.restore_pending(pending);
         if abandoned {
             return Err(self.unrecoverable());
         }
