@@ -9,7 +9,7 @@ pub mod options;
 pub(crate) mod place;
 pub mod registry;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -246,11 +246,25 @@ fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
     )
 }
 
-/// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
-/// reports a failure instead of ignoring it.
+/// The object behind a file, POSIX or memfd region, kept open for as long
+/// as the region lives so that it can be handed out again (as a descriptor,
+/// or over a socket) without ever reopening it by name.
+#[derive(Debug)]
+struct Object {
+    /// `O_CLOEXEC`; its access mode is the one it was opened or received
+    /// with, which may be more than the region allows.
+    fd: OwnedFd,
+    /// Offset in the object of the region's first byte (the caller's).
+    offset: u64,
+}
+
+/// One mapping. Dropping it unmaps it (and closes the descriptor it
+/// keeps); [`Region::unmap`] does the same and reports a failure instead of
+/// ignoring it.
 #[derive(Debug)]
 pub struct Region {
     info: RegionInfo,
+    object: Option<Object>,
 }
 
 impl Region {
@@ -294,6 +308,7 @@ impl Region {
                 private: flags & libc::MAP_PRIVATE != 0,
                 watch: None,
             },
+            object: None,
         })
     }
 
@@ -317,7 +332,21 @@ impl Region {
                 private: false,
                 watch: None,
             },
+            object: None,
         }
+    }
+
+    /// Keeps `fd`, the object mapped, whose byte `offset` is the region's
+    /// first: what [`Region::object`] answers with.
+    pub(crate) fn keep_object(&mut self, fd: OwnedFd, offset: u64) {
+        self.object = Some(Object { fd, offset });
+    }
+
+    /// The descriptor of the object behind the region and the offset in it
+    /// of the region's first byte; `None` for anonymous and System V
+    /// memory, which have no descriptor.
+    pub fn object(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        self.object.as_ref().map(|o| (o.fd.as_fd(), o.offset))
     }
 
     /// A copy of where the region lies.
@@ -358,9 +387,11 @@ impl Region {
 
     /// Unmaps (or detaches) the region. On failure the region is handed back
     /// untouched with the error, so that nothing is lost or leaked.
-    pub fn unmap(self) -> std::result::Result<(), (Region, Error)> {
+    pub fn unmap(mut self) -> std::result::Result<(), (Region, Error)> {
         match self.release() {
             Ok(()) => {
+                // The descriptor is closed; the mapping must not be again.
+                drop(self.object.take());
                 std::mem::forget(self);
                 Ok(())
             }
@@ -370,7 +401,8 @@ impl Region {
 
     /// Gives up ownership without unmapping: for a registry entry whose
     /// range the kernel has already handed to someone else.
-    pub(crate) fn forget(self) {
+    pub(crate) fn forget(mut self) {
+        drop(self.object.take());
         std::mem::forget(self);
     }
 

@@ -134,7 +134,7 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
         }
     };
 
-    let region = Region::mmap(
+    let mut region = Region::mmap(
         Some(&fd),
         0,
         0,
@@ -149,6 +149,8 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
             format!("cannot map {len} bytes of {what}"),
         ))
     })?;
+    // Kept for mapipc_region_fd and passing the region over a socket.
+    region.keep_object(fd, 0);
     if opts.guarded {
         // Another process may shrink the object with ftruncate, as a file.
         return crate::guard::protect(region).map_err(undo);
