@@ -67,13 +67,32 @@ fn check(label: &CStr, size: usize, shown: &str) -> Result<()> {
             format!("cannot make {shown} of 0 bytes: give its size"),
         ));
     }
-    if i64::try_from(size).is_err() {
+    // Reserving more than memory and swap hold would not fail cleanly:
+    // the OOM killer would end some process first.
+    let most = memory_and_swap();
+    if size as u64 > most || i64::try_from(size).is_err() {
         return Err(Error::new(
             ErrorKind::NoSpace,
-            format!("cannot make {shown} of {size} bytes: larger than any object can be"),
+            format!(
+                "cannot make {shown} of {size} bytes: more than the machine's memory and swap \
+                 ({most} bytes)"
+            ),
         ));
     }
     Ok(())
+}
+
+/// Bytes of RAM and swap in the machine (`sysinfo`); no limit if unknown.
+fn memory_and_swap() -> u64 {
+    // SAFETY: an all-zero sysinfo is valid; the call fills it.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: si is writable and sized for the call.
+    if unsafe { libc::sysinfo(&mut si) } < 0 {
+        return u64::MAX;
+    }
+    (si.totalram as u64)
+        .saturating_add(si.totalswap as u64)
+        .saturating_mul(u64::from(si.mem_unit.max(1)))
 }
 
 /// Allocates every page, then seals the size for good.
