@@ -6,10 +6,13 @@
 #define MAPIPC_SHARE_UTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
-#include "check.h"
+#include "mapipc.h"
 
 enum { MSG_LEN = 28 };
 
@@ -68,5 +71,16 @@ static inline int maps_mention(const char *needle) {
     fclose(f);
     return found;
 }
+
+/* The region two processes share in the cross-process cases: a mutex, a
+ * counter it guards, and a channel each way. */
+enum {
+    SHARED_SIZE = 64 * 1024,
+    SHARED_MUTEX = 0,
+    SHARED_COUNTER = 64,
+    SHARED_TO_PEER = 4096,
+    SHARED_FROM_PEER = 4096 + 16384,
+    SHARED_CHAN_SIZE = 16384,
+};
 
 #endif

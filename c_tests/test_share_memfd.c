@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "check.h"
 #include "share_util.h"
 
 static int access_mode(int fd) { return fcntl(fd, F_GETFL) & O_ACCMODE; }

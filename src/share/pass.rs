@@ -371,7 +371,10 @@ fn not_a_message(shown: &str, why: &str) -> Error {
 
 fn socket_error(e: i32, what: String) -> Error {
     let kind = match e {
-        libc::EPIPE | libc::ECONNRESET => ErrorKind::Closed,
+        // The API's errno for CLOSED is EPIPE, whichever the socket said.
+        libc::EPIPE | libc::ECONNRESET => {
+            return Error::from_os_as(ErrorKind::Closed, e, what).with_errno(libc::EPIPE)
+        }
         libc::ENOTCONN | libc::EDESTADDRREQ | libc::ENOTSOCK | libc::EBADF => {
             ErrorKind::InvalidArgument
         }
