@@ -207,7 +207,10 @@ fn receive(
     let mut fds = Vec::new();
     while got < MESSAGE_LEN {
         match recv_once(sock, &mut bytes[got..], &mut fds) {
-            Ok(Received::Bytes(n)) => got += n,
+            Ok(Received::Bytes(n)) if stream || n == MESSAGE_LEN => got += n,
+            Ok(Received::Bytes(_)) => {
+                return Err(not_a_message(shown, "it is shorter than a region message"))
+            }
             Ok(Received::End) => {
                 return Err(Error::new(
                     ErrorKind::Closed,
@@ -222,9 +225,6 @@ fn receive(
                 .map_err(|_| not_a_message(shown, "it was cut short (the rest never came)"))?,
             Err(libc::EINTR) => {}
             Err(e) => return Err(socket_error(e, format!("cannot receive {shown}"))),
-        }
-        if !stream && got < MESSAGE_LEN {
-            return Err(not_a_message(shown, "it is shorter than a region message"));
         }
     }
     let header = Header::decode(&bytes).map_err(|why| not_a_message(shown, &why))?;
