@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "channel_util.h"
@@ -480,6 +481,43 @@ static void peer_of_another_user(void) {
     CHECK(unlink("secret") == 0);
 }
 
+/* At the descriptor limit: NO_SPACE with EMFILE, and nothing left open
+ * (a region that arrived and could not be installed is dropped). */
+static void descriptor_limit_is_no_space(void) {
+    if (skip_under(UNDER_VALGRIND, "descriptor_limit_is_no_space: valgrind emulates RLIMIT_NOFILE")) return;
+    int sv[2];
+    pair(SOCK_SEQPACKET, sv);
+    void *mem = NULL, *p = (void *)1;
+    CHECK_OK(mapipc_memfd("limit", 4096, MAPIPC_WRITE, &mem));
+    CHECK_OK(mapipc_send_region(sv[0], mem, -1));
+    int fds = check_count_fds();
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(probe >= 0);
+    close(probe);
+    struct rlimit old, lim;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    lim.rlim_cur = (rlim_t)probe;
+    lim.rlim_max = old.rlim_max;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    CHECK_STATUS(mapipc_memfd("x", 4096, MAPIPC_WRITE, &p), MAPIPC_ERR_NO_SPACE, EMFILE);
+    CHECK(p == NULL);
+    int fd = 5;
+    CHECK_STATUS(mapipc_region_fd(mem, &fd), MAPIPC_ERR_NO_SPACE, EMFILE);
+    CHECK(fd == -1);
+    CHECK_STATUS(mapipc_map_fd(sv[0], 0, 0, MAPIPC_READ, &p), MAPIPC_ERR_NO_SPACE, EMFILE);
+    CHECK_STATUS(mapipc_recv_region(sv[1], MAPIPC_WRITE, -1, &p), MAPIPC_ERR_NO_SPACE, EMFILE);
+    CHECK(p == NULL);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK(check_count_fds() == fds);
+    /* The message was consumed: the next receive finds the next one. */
+    CHECK_OK(mapipc_send_region(sv[0], mem, -1));
+    CHECK_OK(mapipc_recv_region(sv[1], MAPIPC_WRITE, -1, &p));
+    CHECK_OK(mapipc_unmap(p));
+    CHECK_OK(mapipc_unmap(mem));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     find_helper(argv[0], "helper_share_peer");
@@ -494,5 +532,6 @@ int main(int argc, char **argv) {
     RUN(sender_killed_mid_transfer);
     RUN(receiver_killed_mid_transfer);
     RUN(peer_of_another_user);
+    RUN(descriptor_limit_is_no_space);
     return check_done();
 }

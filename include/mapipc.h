@@ -429,8 +429,10 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
  *
  * A failed call leaves nothing behind: no file it created, no extension, no
- * mapping, no open descriptor. `*out` is NULL on failure. Release the
- * region with mapipc_unmap().
+ * mapping, no open descriptor. `*out` is NULL on failure. The region keeps
+ * the file's descriptor (O_CLOEXEC) until it is unmapped, so that
+ * mapipc_region_fd() and mapipc_send_region() name the same file even
+ * after it was renamed or removed. Release the region with mapipc_unmap().
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -457,7 +459,8 @@ mapipc_status mapipc_map_anonymous(size_t length, uint32_t flags, void **out);
 
 /**
  * Unmaps (or, for System V segments, detaches) the whole region that
- * `addr` starts. `addr` must be exactly what a mapipc function returned.
+ * `addr` starts, and closes the descriptor a file, POSIX or memfd region
+ * kept. `addr` must be exactly what a mapipc function returned.
  *
  * NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
  * pointer, a pointer mapipc never returned, or a pointer into the middle of
@@ -701,6 +704,9 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
  * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
  * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+ * The region keeps the object's descriptor (O_CLOEXEC) until it is
+ * unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
+ * working after the name is unlinked.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.

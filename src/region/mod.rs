@@ -1,5 +1,6 @@
 //! What a live mapping is: where it starts, how long it is, what is behind
-//! it, how to sync it and give it back ([`Region`]), and the process-wide
+//! it (and the descriptor of that object, kept open for as long as the
+//! region lives), how to sync it and give it back ([`Region`]), and the process-wide
 //! table that lets C name it by pointer ([`registry`]). The lowest layer:
 //! it must not know what lives inside a region (locks, channels) or who
 //! watches it (the SIGBUS guard); those register themselves through

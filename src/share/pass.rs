@@ -224,6 +224,16 @@ fn receive(
             Err(libc::EAGAIN) => wait_ready(sock, libc::POLLIN, deadline, String::new)
                 .map_err(|_| not_a_message(shown, "it was cut short (the rest never came)"))?,
             Err(libc::EINTR) => {}
+            Err(libc::EMFILE) => {
+                return Err(Error::from_os_as(
+                    ErrorKind::NoSpace,
+                    libc::EMFILE,
+                    format!(
+                        "cannot receive {shown}: the descriptor that came with it could not be \
+                         installed (the message is consumed)"
+                    ),
+                ))
+            }
             Err(e) => return Err(socket_error(e, format!("cannot receive {shown}"))),
         }
     }
@@ -277,8 +287,14 @@ fn recv_once(
     if n < 0 {
         return Err(errno::errno().0);
     }
+    let before = fds.len();
     take_fds(&msg, fds);
     if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        // Truncated with no descriptor installed: this process has no room
+        // for one (the kernel dropped it), not a peer sending too many.
+        if fds.len() == before {
+            return Err(libc::EMFILE);
+        }
         return Ok(Received::Truncated(
             "it came with more descriptors than one",
         ));
@@ -445,5 +461,31 @@ fn wait_ready(
             _ if errno::errno().0 == libc::EINTR => {}
             _ => return Err(Error::last_os("poll on the socket failed")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_and_refuse_what_they_do_not_know() {
+        let h = Header {
+            offset: 4097,
+            length: 65536,
+            writable: true,
+        };
+        let bytes = h.encode();
+        assert_eq!(&bytes[0..8], b"MPRG\x01\x00\x1c\x00");
+        assert_eq!(Header::decode(&bytes), Ok(h));
+        let mut later = bytes;
+        later[4] = 2;
+        assert!(Header::decode(&later).is_err());
+        let mut flags = bytes;
+        flags[8] = 0x3;
+        assert!(Header::decode(&flags).is_err());
+        let empty = Header { length: 0, ..h }.encode();
+        assert!(Header::decode(&empty).is_err());
+        assert!(Header::decode(&[0; MESSAGE_LEN]).is_err());
     }
 }
