@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::options::{Access, Create, MapOptions, Sharing};
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys::{self, page_size};
 
 // Mode of files mapipc creates: only the owner may read and write.
@@ -44,15 +44,25 @@ pub fn map_file_c(cpath: &CStr, offset: u64, length: usize, opts: MapOptions) ->
         created,
         restore_size: None,
     };
-    let no_more = |_: &OwnedFd| Ok(());
+    let no_more = |_: &OwnedFd| Ok(Kind::File);
     let mut region = map_opened(&req, &fd, opts, &no_more, &mut undo).map_err(|e| undo.fail(e))?;
     region.keep_object(fd, offset);
     Ok(region)
 }
 
 /// What a caller checks of an open object once it is known to be a regular
-/// file, before anything else is done with it.
-pub(crate) type Check<'a> = &'a dyn Fn(&OwnedFd) -> Result<()>;
+/// file, before anything else is done with it; it tells what it learned.
+pub(crate) type Check<'a> = &'a dyn Fn(&OwnedFd) -> Result<Kind>;
+
+/// What kind of regular file an object is, as far as placing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A file (or not known to be anything else): placed for large folios.
+    File,
+    /// Shared memory (sealable: a memfd or tmpfs object), which the kernel
+    /// places itself.
+    Shmem,
+}
 
 /// Maps `length` bytes (0: to the end) from byte `offset` of an object
 /// that is already open as `fd`, with every check [`map_file`] makes after
@@ -155,14 +165,14 @@ fn map_opened(
     undo: &mut Undo,
 ) -> Result<Region> {
     let size = regular_file_size(req, fd)?;
-    check(fd)?;
+    let kind = check(fd)?;
     let length = length_within(req, size)?;
     // Cannot fail: checked in Request::new, or length reaches only to `size`.
     let end = req.end(length).unwrap_or(i64::MAX);
     if end > size {
         extend(req, fd, size, end, length, opts, undo)?;
     }
-    map_range(req, fd, length, opts)
+    map_range(req, fd, length, opts, kind)
 }
 
 /// The file's size, after checking it is a regular file.
@@ -266,12 +276,22 @@ fn extend(
 }
 
 /// The mapping itself, from the page that holds the offset.
-fn map_range(req: &Request, fd: &OwnedFd, length: usize, opts: MapOptions) -> Result<Region> {
+fn map_range(
+    req: &Request,
+    fd: &OwnedFd,
+    length: usize,
+    opts: MapOptions,
+    kind: Kind,
+) -> Result<Region> {
     let page = page_size() as u64;
     let lead = (req.offset % page) as usize;
     let aligned = req.start - lead as i64;
+    let source = match kind {
+        Kind::File => Source::File(fd),
+        Kind::Shmem => Source::Shmem(fd),
+    };
     let region = Region::mmap(
-        Some(fd),
+        source,
         aligned,
         lead,
         length,

@@ -10,7 +10,7 @@ pub mod options;
 pub(crate) mod place;
 pub mod registry;
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -247,6 +247,19 @@ fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
     )
 }
 
+/// What a mapping being made comes from, which decides where it goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Anonymous memory: anywhere.
+    Anonymous,
+    /// A file whose page cache may hold large folios: placed to match them
+    /// (see `place`).
+    File(&'a OwnedFd),
+    /// Shared memory (tmpfs: a POSIX object, a memfd): anywhere, since the
+    /// kernel itself aligns shmem mappings for the huge pages it may use.
+    Shmem(&'a OwnedFd),
+}
+
 /// The object behind a file, POSIX or memfd region, kept open for as long
 /// as the region lives so that it can be handed out again (as a descriptor,
 /// or over a socket) without ever reopening it by name.
@@ -273,7 +286,7 @@ impl Region {
     /// `file_offset` is page-aligned and the caller's byte is `lead` in.
     /// Returns the raw errno so that callers can word the message.
     pub(crate) fn mmap(
-        fd: Option<&OwnedFd>,
+        source: Source<'_>,
         file_offset: i64,
         lead: usize,
         len: usize,
@@ -283,19 +296,22 @@ impl Region {
     ) -> std::result::Result<Region, i32> {
         debug_assert!(lead < page_size() && len > 0);
         let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
-        let ptr = match fd {
-            Some(fd) => place::mmap_file(fd, file_offset, map_len, prot, flags)?,
-            None => {
-                // SAFETY: a NULL hint lets the kernel pick an unused range,
-                // so no existing memory is replaced; checked for MAP_FAILED.
-                let p = unsafe {
-                    libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, file_offset)
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(errno::errno().0);
-                }
-                p
+        let (fd, placed) = match source {
+            Source::Anonymous => (-1, false),
+            Source::File(fd) => (fd.as_raw_fd(), true),
+            Source::Shmem(fd) => (fd.as_raw_fd(), false),
+        };
+        let ptr = if placed {
+            place::mmap_file(fd, file_offset, map_len, prot, flags)?
+        } else {
+            // SAFETY: a NULL hint lets the kernel pick an unused range,
+            // so no existing memory is replaced; checked for MAP_FAILED.
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), map_len, prot, flags, fd, file_offset) };
+            if p == libc::MAP_FAILED {
+                return Err(errno::errno().0);
             }
+            p
         };
         let base = NonNull::new(ptr.cast()).ok_or(libc::EFAULT)?;
         Ok(Region {

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::{dup, seals, status_flags, SizeSeal};
 use crate::error::{Error, ErrorKind, Result};
-use crate::map::file;
+use crate::map::file::{self, Kind};
 use crate::map::options::{Access, MapOptions, Sharing};
 use crate::region::{registry, Region};
 
@@ -43,8 +43,9 @@ pub(crate) fn map_owned(
 }
 
 /// Whether the descriptor's access mode and the object's seals allow a
-/// mapping with `opts` (run once the object is known to be a regular file).
-fn allows(fd: BorrowedFd<'_>, shown: &str, opts: MapOptions, seal: SizeSeal) -> Result<()> {
+/// mapping with `opts` (run once the object is known to be a regular file);
+/// an object found sealable is shared memory.
+fn allows(fd: BorrowedFd<'_>, shown: &str, opts: MapOptions, seal: SizeSeal) -> Result<Kind> {
     let flags =
         status_flags(fd).map_err(|e| Error::from_os(e, format!("cannot inspect {shown}")))?;
     let shared_write = opts.access == Access::ReadWrite && opts.sharing == Sharing::Shared;
@@ -67,12 +68,12 @@ fn allows(fd: BorrowedFd<'_>, shown: &str, opts: MapOptions, seal: SizeSeal) -> 
         _ => {}
     }
     if !shared_write && seal == SizeSeal::Any {
-        return Ok(());
+        return Ok(Kind::File);
     }
     // EINVAL: the file system has no seals (a plain file): never sealed.
-    let sealed = match seals(fd) {
-        Ok(s) => s,
-        Err(libc::EINVAL) => 0,
+    let (sealed, kind) = match seals(fd) {
+        Ok(s) => (s, Kind::Shmem),
+        Err(libc::EINVAL) => (0, Kind::File),
         Err(e) => {
             return Err(Error::from_os(
                 e,
@@ -94,7 +95,7 @@ fn allows(fd: BorrowedFd<'_>, shown: &str, opts: MapOptions, seal: SizeSeal) -> 
             ),
         ));
     }
-    Ok(())
+    Ok(kind)
 }
 
 /// What a descriptor handed out for a region stands for.

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, MapOptions};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 /// Longest label, in bytes (the kernel allows 249 after "memfd:").
@@ -38,7 +38,7 @@ pub fn memfd(label: &CStr, size: usize, access: Access) -> Result<Region> {
         Access::ReadWrite => MapOptions::read_write(),
     };
     let mut region = Region::mmap(
-        Some(&fd),
+        Source::Shmem(&fd),
         0,
         0,
         size,
@@ -68,8 +68,13 @@ fn check(label: &CStr, size: usize, shown: &str) -> Result<()> {
         ));
     }
     // Reserving more than memory and swap hold would not fail cleanly:
-    // the OOM killer would end some process first.
-    let most = memory_and_swap();
+    // the OOM killer would end some process first. (Asked only of sizes
+    // that could come near it: small regions are made often.)
+    let most = if size >= 64 << 20 {
+        memory_and_swap()
+    } else {
+        u64::MAX
+    };
     if size as u64 > most || i64::try_from(size).is_err() {
         return Err(Error::new(
             ErrorKind::NoSpace,

@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, Create, MapOptions, Sharing};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 // Mode of objects mapipc creates: only the owner may read and write.
@@ -135,7 +135,7 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     };
 
     let mut region = Region::mmap(
-        Some(&fd),
+        Source::Shmem(&fd),
         0,
         0,
         len,
