@@ -30,7 +30,8 @@ static double pass_mapipc(void *arg) {
 
 /* What careful code does by hand: the same reservation and seals, the
  * descriptor with a small header in one message, and on the other end the
- * size checked with fstat before mapping. */
+ * size checked with fstat and the shrink seal with F_GET_SEALS (what
+ * MAPIPC_SEALED asks) before mapping. */
 static void send_fd(int sock, int fd, const void *head, size_t len) {
     union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
     struct iovec iov = {(void *)head, len};
@@ -82,6 +83,8 @@ static double pass_raw(void *arg) {
         int rfd = recv_fd(sv[1], got, sizeof got);
         struct stat st;
         if (fstat(rfd, &st) != 0 || (uint64_t)st.st_size < got[2]) die("fstat");
+        /* The receiver wants a size that can never shrink (MAPIPC_SEALED). */
+        if (!(fcntl(rfd, F_GET_SEALS) & F_SEAL_SHRINK)) die("not sealed");
         char *theirs = mmap(NULL, got[2], PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
         if (theirs == MAP_FAILED) die("mmap");
         theirs[0] += 1;

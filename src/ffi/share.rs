@@ -156,7 +156,9 @@ pub unsafe extern "C" fn mapipc_send_region(
 /// `flags`: MAPIPC_READ, MAPIPC_WRITE (MAPIPC_ERR_PERMISSION_DENIED if the
 /// sender's region was read-only), MAPIPC_GUARDED, MAPIPC_SEALED (refuse an
 /// object whose size could shrink: MAPIPC_ERR_NOT_SEALED). They are checked
-/// before anything is received. The peer closed: MAPIPC_ERR_CLOSED; nothing
+/// before anything is received. Not a connected AF_UNIX stream or
+/// seqpacket socket: MAPIPC_ERR_INVALID_ARGUMENT (a socket of another kind
+/// is found out by what it delivers). The peer closed: MAPIPC_ERR_CLOSED; nothing
 /// within `timeout_ns` (as for mapipc_send_region): MAPIPC_ERR_TIMED_OUT,
 /// and nothing was taken from the socket.
 ///

@@ -72,7 +72,7 @@ pub(crate) enum Kind {
 /// part (the descriptor's access mode against the options).
 pub(crate) fn map_open_object(
     fd: OwnedFd,
-    shown: &str,
+    shown: &dyn std::fmt::Display,
     offset: u64,
     length: usize,
     opts: MapOptions,
@@ -95,15 +95,15 @@ pub(crate) fn map_open_object(
 enum Subject<'a> {
     /// A file by path: shown in quotes.
     Path(&'a Path),
-    /// An object with no path ("descriptor 5"): shown as is.
-    Named(&'a str),
+    /// An object with no path ("descriptor 5"): shown as it displays.
+    Named(&'a dyn std::fmt::Display),
 }
 
 impl std::fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Subject::Path(p) => write!(f, "\"{}\"", p.display()),
-            Subject::Named(s) => f.write_str(s),
+            Subject::Named(s) => s.fmt(f),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use super::{dup, seals, status_flags, SizeSeal};
+use super::{dup, seals, status_flags, Descriptor, Shown, SizeSeal};
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::file::{self, Kind};
 use crate::map::options::{Access, MapOptions, Sharing};
@@ -24,7 +24,7 @@ pub fn map_fd(
     opts: MapOptions,
     seal: SizeSeal,
 ) -> Result<Region> {
-    let shown = format!("descriptor {}", fd.as_raw_fd());
+    let shown = Descriptor(fd.as_raw_fd());
     map_owned(dup(fd, &shown)?, &shown, offset, length, opts, seal)
 }
 
@@ -32,7 +32,7 @@ pub fn map_fd(
 /// failure). `shown` names it in messages.
 pub(crate) fn map_owned(
     fd: OwnedFd,
-    shown: &str,
+    shown: Shown,
     offset: u64,
     length: usize,
     opts: MapOptions,
@@ -45,7 +45,7 @@ pub(crate) fn map_owned(
 /// Whether the descriptor's access mode and the object's seals allow a
 /// mapping with `opts` (run once the object is known to be a regular file);
 /// an object found sealable is shared memory.
-fn allows(fd: BorrowedFd<'_>, shown: &str, opts: MapOptions, seal: SizeSeal) -> Result<Kind> {
+fn allows(fd: BorrowedFd<'_>, shown: Shown, opts: MapOptions, seal: SizeSeal) -> Result<Kind> {
     let flags =
         status_flags(fd).map_err(|e| Error::from_os(e, format!("cannot inspect {shown}")))?;
     let shared_write = opts.access == Access::ReadWrite && opts.sharing == Sharing::Shared;
@@ -117,7 +117,7 @@ pub fn region_object(addr: usize) -> Result<RegionObject> {
     let (info, kept) = registry::with_start(addr, |region| {
         let kept = region
             .object()
-            .map(|(fd, off)| (dup(fd, "the region's descriptor"), off));
+            .map(|(fd, off)| (dup(fd, &"the region's descriptor"), off));
         (region.info(), kept)
     })?;
     let Some((fd, offset)) = kept else {

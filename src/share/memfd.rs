@@ -10,6 +10,8 @@ use crate::map::options::{Access, MapOptions};
 use crate::region::{Backing, Region, Source};
 use crate::sys;
 
+use super::Shown;
+
 /// Longest label, in bytes (the kernel allows 249 after "memfd:").
 pub const MAX_LABEL_LEN: usize = 200;
 
@@ -22,7 +24,7 @@ pub const DEFAULT_LABEL: &CStr = c"mapipc";
 /// `/proc/PID/maps` as `/memfd:label`. The memory is freed with the last
 /// mapping and descriptor of it; the region keeps one descriptor.
 pub fn memfd(label: &CStr, size: usize, access: Access) -> Result<Region> {
-    let shown = format!("memfd \"{}\"", String::from_utf8_lossy(label.to_bytes()));
+    let shown = Label(label);
     check(label, size, &shown)?;
     // SAFETY: label is NUL-terminated; the result is checked.
     let raw =
@@ -51,7 +53,20 @@ pub fn memfd(label: &CStr, size: usize, access: Access) -> Result<Region> {
     Ok(region)
 }
 
-fn check(label: &CStr, size: usize, shown: &str) -> Result<()> {
+/// A memfd as messages name it: memfd "label".
+struct Label<'a>(&'a CStr);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "memfd \"{}\"",
+            String::from_utf8_lossy(self.0.to_bytes())
+        )
+    }
+}
+
+fn check(label: &CStr, size: usize, shown: Shown) -> Result<()> {
     let len = label.to_bytes().len();
     if len > MAX_LABEL_LEN {
         return Err(Error::new(
@@ -101,7 +116,7 @@ fn memory_and_swap() -> u64 {
 }
 
 /// Allocates every page, then seals the size for good.
-fn reserve_and_seal(fd: &OwnedFd, size: usize, shown: &str) -> Result<()> {
+fn reserve_and_seal(fd: &OwnedFd, size: usize, shown: Shown) -> Result<()> {
     sys::fallocate(fd, 0, size as i64).map_err(|e| {
         let kind = match e {
             libc::ENOSPC | libc::EFBIG | libc::ENOMEM | libc::EDQUOT => ErrorKind::NoSpace,

@@ -9,7 +9,8 @@ pub mod fd;
 pub mod memfd;
 pub mod pass;
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -22,6 +23,19 @@ pub enum SizeSeal {
     /// Only an object with `F_SEAL_SHRINK`, so that no access can fault;
     /// else `NotSealed`.
     Required,
+}
+
+/// How messages name what is worked on: formatted only when a message is
+/// made, so that a call that succeeds builds no string.
+pub(crate) type Shown<'a> = &'a dyn fmt::Display;
+
+/// A descriptor as messages name it: "descriptor 5".
+struct Descriptor(RawFd);
+
+impl fmt::Display for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "descriptor {}", self.0)
+    }
 }
 
 /// `fcntl(fd, F_GETFL)`: the descriptor's status flags and access mode.
@@ -47,7 +61,7 @@ fn seals(fd: BorrowedFd<'_>) -> std::result::Result<libc::c_int, i32> {
 }
 
 /// A new `O_CLOEXEC` descriptor for the same open file (`F_DUPFD_CLOEXEC`).
-fn dup(fd: BorrowedFd<'_>, shown: &str) -> Result<OwnedFd> {
+fn dup(fd: BorrowedFd<'_>, shown: Shown) -> Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC reads no memory; the result is a new
     // descriptor owned by nobody else.
     let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };

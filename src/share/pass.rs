@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::fd::{map_owned, region_object};
-use super::SizeSeal;
+use super::{Descriptor, Shown, SizeSeal};
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, MapOptions};
 use crate::region::Region;
@@ -91,7 +91,7 @@ pub fn send_region(sock: BorrowedFd<'_>, addr: usize, timeout: Timeout) -> Resul
         length: obj.len as u64,
         writable: obj.writable,
     };
-    let shown = format!("the region at {addr:#x} on socket {}", sock.as_raw_fd());
+    let shown = Sending(addr, sock.as_raw_fd());
     let deadline = Deadline::new(timeout);
     loop {
         match send_once(sock, &header.encode(), obj.fd.as_fd()) {
@@ -172,9 +172,8 @@ pub fn recv_region(
     seal: SizeSeal,
     timeout: Timeout,
 ) -> Result<Region> {
-    let stream = check_socket(sock)? == libc::SOCK_STREAM;
-    let shown = format!("the region received on socket {}", sock.as_raw_fd());
-    let (header, fd) = receive(sock, stream, &shown, &Deadline::new(timeout))?;
+    let shown = Receiving(sock.as_raw_fd());
+    let (header, fd) = receive(sock, &shown, &Deadline::new(timeout))?;
     if opts.access == Access::ReadWrite && !header.writable {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
@@ -195,21 +194,22 @@ pub fn recv_region(
 
 /// Reads one whole message and its one descriptor. Every descriptor that
 /// arrived is owned as soon as the kernel hands it over, so that any
-/// failure closes it.
-fn receive(
-    sock: BorrowedFd<'_>,
-    stream: bool,
-    shown: &str,
-    deadline: &Deadline,
-) -> Result<(Header, OwnedFd)> {
+/// failure closes it. The socket is looked at only when what arrived needs
+/// it (a short read, no descriptor): a descriptor can only have come
+/// through an `AF_UNIX` socket, and the common case saves two system calls.
+fn receive(sock: BorrowedFd<'_>, shown: Shown, deadline: &Deadline) -> Result<(Header, OwnedFd)> {
     let mut bytes = [0u8; MESSAGE_LEN];
     let mut got = 0;
     let mut fds = Vec::new();
     while got < MESSAGE_LEN {
         match recv_once(sock, &mut bytes[got..], &mut fds) {
-            Ok(Received::Bytes(n)) if stream || n == MESSAGE_LEN => got += n,
-            Ok(Received::Bytes(_)) => {
-                return Err(not_a_message(shown, "it is shorter than a region message"))
+            Ok(Received::Bytes(n)) if got + n == MESSAGE_LEN => got += n,
+            Ok(Received::Bytes(n)) => {
+                // Short: the rest may follow on a stream, never in a record.
+                if check_socket(sock)? != libc::SOCK_STREAM {
+                    return Err(not_a_message(shown, "it is shorter than a region message"));
+                }
+                got += n;
             }
             Ok(Received::End) => {
                 return Err(Error::new(
@@ -236,6 +236,10 @@ fn receive(
             }
             Err(e) => return Err(socket_error(e, format!("cannot receive {shown}"))),
         }
+    }
+    if fds.is_empty() {
+        // Say so if the socket could never carry a descriptor.
+        check_socket(sock)?;
     }
     let header = Header::decode(&bytes).map_err(|why| not_a_message(shown, &why))?;
     let count = fds.len();
@@ -332,7 +336,7 @@ fn take_fds(msg: &libc::msghdr, fds: &mut Vec<OwnedFd>) {
 /// The socket's type, after checking it is a connected-kind `AF_UNIX`
 /// socket (stream or seqpacket).
 fn check_socket(sock: BorrowedFd<'_>) -> Result<libc::c_int> {
-    let shown = format!("descriptor {}", sock.as_raw_fd());
+    let shown = Descriptor(sock.as_raw_fd());
     let domain = sockopt(sock, libc::SO_DOMAIN).map_err(|e| {
         let why = match e {
             libc::ENOTSOCK => "it is not a socket",
@@ -375,7 +379,25 @@ fn sockopt(sock: BorrowedFd<'_>, opt: libc::c_int) -> std::result::Result<libc::
     }
 }
 
-fn not_a_message(shown: &str, why: &str) -> Error {
+/// The region being sent, as messages name it.
+struct Sending(usize, RawFd);
+
+impl std::fmt::Display for Sending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the region at {:#x} on socket {}", self.0, self.1)
+    }
+}
+
+/// The region being received, as messages name it.
+struct Receiving(RawFd);
+
+impl std::fmt::Display for Receiving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the region received on socket {}", self.0)
+    }
+}
+
+fn not_a_message(shown: Shown, why: &str) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
         format!(
