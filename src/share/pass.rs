@@ -11,7 +11,7 @@ use super::fd::{map_owned, region_object};
 use super::{Descriptor, Shown, SizeSeal};
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, MapOptions};
-use crate::region::Region;
+use crate::region::{registry, Region};
 use crate::sync::Timeout;
 
 /// First bytes of every message: "mapipc region".
@@ -84,14 +84,24 @@ impl Header {
 /// Sends the region that starts at `addr` over `sock`. The region stays
 /// mapped. `TimedOut` (no room in time) means nothing was sent.
 pub fn send_region(sock: BorrowedFd<'_>, addr: usize, timeout: Timeout) -> Result<()> {
-    let obj = region_object(addr)?;
     check_socket(sock)?;
+    let shown = Sending(addr, sock.as_raw_fd());
+    // First try: a shared writable region's own descriptor (O_RDWR, as its
+    // mapping needed), sent while the registry keeps it open: no dup.
+    match registry::with_start(addr, |region| try_kept(sock, region))? {
+        Some(Ok(())) => return Ok(()),
+        Some(Err(e)) if e != libc::EAGAIN && e != libc::EINTR => {
+            return Err(socket_error(e, format!("cannot send {shown}")))
+        }
+        _ => {}
+    }
+    // Then with a descriptor of our own, waiting for room if need be.
+    let obj = region_object(addr)?;
     let header = Header {
         offset: obj.offset,
         length: obj.len as u64,
         writable: obj.writable,
     };
-    let shown = Sending(addr, sock.as_raw_fd());
     let deadline = Deadline::new(timeout);
     loop {
         match send_once(sock, &header.encode(), obj.fd.as_fd()) {
@@ -103,6 +113,23 @@ pub fn send_region(sock: BorrowedFd<'_>, addr: usize, timeout: Timeout) -> Resul
             Err(e) => return Err(socket_error(e, format!("cannot send {shown}"))),
         }
     }
+}
+
+/// One send of a shared writable region with the descriptor it keeps;
+/// `None` for other regions (theirs may be open with more access than the
+/// region allows, or there is none).
+fn try_kept(sock: BorrowedFd<'_>, region: &Region) -> Option<std::result::Result<(), i32>> {
+    let info = region.info();
+    let (fd, offset) = region.object()?;
+    if !info.is_writable() || info.is_private() {
+        return None;
+    }
+    let header = Header {
+        offset,
+        length: info.len() as u64,
+        writable: true,
+    };
+    Some(send_once(sock, &header.encode(), fd))
 }
 
 /// One `sendmsg` of the whole message, never blocking, never raising
