@@ -32,8 +32,11 @@ TEST_CFLAGS := -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude -pthread
 C_TEST_SRC := $(wildcard c_tests/test_*.c)
 C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
 LAB_SRC := $(wildcard examples/labs/*.c)
+# Examples that the tests and the demo drive, built like the labs.
+EXAMPLE_PROGS := share_server share_client
 C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
-           $(addprefix lab_,$(notdir $(basename $(LAB_SRC))))
+           $(addprefix lab_,$(notdir $(basename $(LAB_SRC)))) \
+           $(addprefix example_,$(EXAMPLE_PROGS))
 C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
 C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
 C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
@@ -121,6 +124,19 @@ $(B)/c_tests/asan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
+# The examples the tests drive, built the same three ways.
+$(B)/c_tests/static/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+$(B)/c_tests/shared/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.so
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
+
+$(B)/c_tests/asan/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
 c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
 
@@ -200,6 +216,7 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/lab_sync_writer \
       $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/lab_file_writer \
       $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
+      $(B)/c_tests/static/example_share_server $(B)/c_tests/static/example_share_client \
       $(B)/c_tests/static/misuse
 	@examples/demo.sh $(B)/c_tests/static
 
@@ -213,7 +230,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel).
+# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share).
 bench: lib $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

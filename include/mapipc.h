@@ -72,6 +72,15 @@
 #define MAPIPC_GUARDED 32
 
 /**
+ * For mapipc_map_fd() and mapipc_recv_region(): map only an object whose
+ * size is sealed against shrinking (F_SEAL_SHRINK, as every mapipc_memfd()
+ * is), so that no access through the mapping can ever fault; otherwise
+ * MAPIPC_ERR_NOT_SEALED and nothing is mapped. Not for other calls
+ * (MAPIPC_ERR_INVALID_ARGUMENT).
+ */
+#define MAPIPC_SEALED 64
+
+/**
  * msync(MS_SYNC): return when the data is on its way to storage. The
  * default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
  */
@@ -256,6 +265,13 @@ typedef struct mapipc_mutex {
  * touched. errno EFAULT or EIO.
  */
 #define MAPIPC_ERR_TRUNCATED 20
+
+/**
+ * MAPIPC_SEALED was asked for, but the object's size is not sealed against
+ * shrinking (F_SEAL_SHRINK), or it cannot be sealed at all: a mapping of it
+ * could fault. Nothing was mapped. errno EPERM.
+ */
+#define MAPIPC_ERR_NOT_SEALED 21
 
 #ifdef __cplusplus
 extern "C" {
@@ -443,8 +459,10 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
  *
  * A failed call leaves nothing behind: no file it created, no extension, no
- * mapping, no open descriptor. `*out` is NULL on failure. Release the
- * region with mapipc_unmap().
+ * mapping, no open descriptor. `*out` is NULL on failure. The region keeps
+ * the file's descriptor (O_CLOEXEC) until it is unmapped, so that
+ * mapipc_region_fd() and mapipc_send_region() name the same file even
+ * after it was renamed or removed. Release the region with mapipc_unmap().
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -471,7 +489,8 @@ mapipc_status mapipc_map_anonymous(size_t length, uint32_t flags, void **out);
 
 /**
  * Unmaps (or, for System V segments, detaches) the whole region that
- * `addr` starts. `addr` must be exactly what a mapipc function returned.
+ * `addr` starts, and closes the descriptor a file, POSIX or memfd region
+ * kept. `addr` must be exactly what a mapipc function returned.
  *
  * NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
  * pointer, a pointer mapipc never returned, or a pointer into the middle of
@@ -542,6 +561,125 @@ mapipc_status mapipc_advise(void *addr, size_t length, uint32_t advice);
 mapipc_status mapipc_region_size(const void *addr, size_t *out);
 
 /**
+ * Makes `size` (> 0) bytes of zero-filled shared memory with no name in any
+ * directory (memfd_create) and maps it; `*out` points at its first byte.
+ *
+ * Every page is allocated before the call returns: too little memory is
+ * MAPIPC_ERR_NO_SPACE now, never a SIGBUS later. Its size is sealed
+ * (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL): no process that ever holds
+ * it can shrink or grow it, so no mapping of it can fault. `flags`:
+ * MAPIPC_READ and/or MAPIPC_WRITE only (any other bit, MAPIPC_SEALED
+ * included, is MAPIPC_ERR_INVALID_ARGUMENT: it is always sealed).
+ *
+ * `label` (NULL: "mapipc"; at most 200 bytes, else
+ * MAPIPC_ERR_INVALID_ARGUMENT) shows in /proc/PID/maps as
+ * "/memfd:label (deleted)" and in messages. The memory is freed when its
+ * last mapping and descriptor are gone; a child after fork() shares it.
+ * Hand it to another process with mapipc_send_region() or
+ * mapipc_region_fd(). The region keeps one O_CLOEXEC descriptor open until
+ * it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `label` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+mapipc_status mapipc_memfd(const char *label, size_t size, uint32_t flags, void **out);
+
+/**
+ * Maps `length` bytes (0: to the end) from any byte `offset` of an object
+ * the caller has a descriptor for: a regular file, a POSIX shared memory
+ * object, a memfd, received from anywhere. `*out` points at byte `offset`.
+ *
+ * Every check of mapipc_map_file() is made: not a regular file (a pipe, a
+ * socket, a directory) is MAPIPC_ERR_NOT_MAPPABLE; an empty object
+ * MAPIPC_ERR_EMPTY_FILE; a range past its end MAPIPC_ERR_OUT_OF_RANGE. The
+ * descriptor's access mode must allow the flags: MAPIPC_WRITE (shared) on
+ * an O_RDONLY descriptor, any mapping of an O_WRONLY or O_PATH one, and a
+ * shared writable mapping of a write-sealed object are
+ * MAPIPC_ERR_PERMISSION_DENIED. MAPIPC_WRITE | MAPIPC_PRIVATE on an
+ * O_RDONLY descriptor is allowed (copy-on-write).
+ *
+ * `flags`: MAPIPC_READ, MAPIPC_WRITE, MAPIPC_PRIVATE, MAPIPC_GUARDED,
+ * MAPIPC_SEALED (refuse an object whose size could shrink:
+ * MAPIPC_ERR_NOT_SEALED). MAPIPC_CREATE and MAPIPC_EXCLUSIVE are
+ * MAPIPC_ERR_INVALID_ARGUMENT. A negative or closed descriptor is
+ * MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * The caller keeps `fd` and may close it at once: the region keeps its own
+ * O_CLOEXEC duplicate until it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+mapipc_status mapipc_map_fd(int fd, size_t offset, size_t length, uint32_t flags, void **out);
+
+/**
+ * Stores in `*out_fd` a new O_CLOEXEC descriptor, owned by the caller (who
+ * closes it), for the object behind the live region that starts at
+ * `addr`: a file, a POSIX object or a memfd, and regions from
+ * mapipc_map_fd() and mapipc_recv_region().
+ *
+ * The descriptor is O_RDWR for a shared writable region, O_RDONLY
+ * otherwise (a MAPIPC_PRIVATE region's writes are not in the object). It
+ * refers to the same object even after its name was removed or renamed:
+ * it is never reopened by name. Anonymous and System V regions have none:
+ * MAPIPC_ERR_NOT_MAPPABLE. An `addr` that does not start a live region is
+ * MAPIPC_ERR_NOT_MAPPED. `*out_fd` is -1 on failure.
+ *
+ * # Safety
+ * `out_fd` is NULL or writable; `addr` is never dereferenced.
+ */
+mapipc_status mapipc_region_fd(const void *addr, int *out_fd);
+
+/**
+ * Sends the region that starts at `addr` over the connected AF_UNIX socket
+ * `sock` (SOCK_STREAM or SOCK_SEQPACKET) as one message: its object's
+ * descriptor (SCM_RIGHTS; O_RDONLY unless the region is shared and
+ * writable), the offset and length the region covers, and whether it is
+ * writable. The region stays mapped here; mapipc_recv_region() on the
+ * other end maps the same bytes.
+ *
+ * Anonymous and System V regions: MAPIPC_ERR_NOT_MAPPABLE (make the region
+ * with mapipc_memfd()). Not a socket, not AF_UNIX, not stream or
+ * seqpacket, or not connected: MAPIPC_ERR_INVALID_ARGUMENT. The peer gone:
+ * MAPIPC_ERR_CLOSED (never SIGPIPE). No room in the socket within
+ * `timeout_ns` (negative: wait for ever; 0: one try, errno EAGAIN):
+ * MAPIPC_ERR_TIMED_OUT, and then nothing at all was sent.
+ *
+ * # Safety
+ * None beyond passing a pointer value; `addr` is never dereferenced.
+ */
+mapipc_status mapipc_send_region(int sock, const void *addr, int64_t timeout_ns);
+
+/**
+ * Receives one message of mapipc_send_region() from `sock` and maps the
+ * same bytes of the same object; `*out` points at the region's first byte.
+ *
+ * `flags`: MAPIPC_READ, MAPIPC_WRITE (MAPIPC_ERR_PERMISSION_DENIED if the
+ * sender's region was read-only), MAPIPC_GUARDED, MAPIPC_SEALED (refuse an
+ * object whose size could shrink: MAPIPC_ERR_NOT_SEALED). They are checked
+ * before anything is received. Not a connected AF_UNIX stream or
+ * seqpacket socket: MAPIPC_ERR_INVALID_ARGUMENT (a socket of another kind
+ * is found out by what it delivers). The peer closed: MAPIPC_ERR_CLOSED; nothing
+ * within `timeout_ns` (as for mapipc_send_region): MAPIPC_ERR_TIMED_OUT,
+ * and nothing was taken from the socket.
+ *
+ * Anything that is not such a message (another program's bytes, a message
+ * cut short, no descriptor, several descriptors, a later version of the
+ * format): MAPIPC_ERR_INVALID_ARGUMENT; on a stream socket the
+ * connection's framing is then lost: close it. The message is checked
+ * against the descriptor, never trusted: a descriptor that is not a
+ * regular file (a pipe, a directory) is MAPIPC_ERR_NOT_MAPPABLE, a range
+ * past the object's end MAPIPC_ERR_OUT_OF_RANGE, as for mapipc_map_fd().
+ * Whatever happens, every descriptor that arrived and is not kept by the
+ * new region is closed. The region keeps the received descriptor
+ * (O_CLOEXEC) until it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+mapipc_status mapipc_recv_region(int sock, uint32_t flags, int64_t timeout_ns, void **out);
+
+/**
  * Opens the System V shared memory segment named by `ftok(path, proj_id)`
  * and attaches it; `*out` points at its first byte.
  *
@@ -604,6 +742,9 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
  * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
  * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+ * The region keeps the object's descriptor (O_CLOEXEC) until it is
+ * unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
+ * working after the name is unlinked.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.

@@ -14,6 +14,7 @@
 //! | [`shm`] | shared memory by name: POSIX names and System V keys |
 //! | [`sync`] | objects inside shared regions: a robust mutex and wait/wake |
 //! | [`channel`] | a message channel through a shared region |
+//! | [`share`] | no names at all: memfd regions with sealed sizes, mapping any descriptor, passing regions over UNIX sockets (above `sync`, whose timeouts it uses) |
 //! | `ffi` | the C ABI: pointer checks, panics caught, errors as status + errno + message |
 //!
 //! A region shared with a child process, with a lock inside it:
@@ -40,6 +41,7 @@ pub mod error;
 pub mod guard;
 pub mod map;
 pub mod region;
+pub mod share;
 pub mod shm;
 pub mod sync;
 mod sys;

@@ -4,6 +4,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, Create, MapOptions, Sharing};
 use crate::region::options::{Advice, SyncMode, SyncOptions};
+use crate::share::SizeSeal;
 
 /// Pages readable.
 pub const MAPIPC_READ: u32 = 0x1;
@@ -34,6 +35,12 @@ pub const MAPIPC_EXCLUSIVE: u32 = 0x10;
 /// chains to it. Not for anonymous or System V memory, which cannot
 /// shrink (MAPIPC_ERR_INVALID_ARGUMENT).
 pub const MAPIPC_GUARDED: u32 = 0x20;
+/// For mapipc_map_fd() and mapipc_recv_region(): map only an object whose
+/// size is sealed against shrinking (F_SEAL_SHRINK, as every mapipc_memfd()
+/// is), so that no access through the mapping can ever fault; otherwise
+/// MAPIPC_ERR_NOT_SEALED and nothing is mapped. Not for other calls
+/// (MAPIPC_ERR_INVALID_ARGUMENT).
+pub const MAPIPC_SEALED: u32 = 0x40;
 
 /// msync(MS_SYNC): return when the data is on its way to storage. The
 /// default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
@@ -118,6 +125,46 @@ pub(crate) fn anonymous_options(flags: u32) -> Result<MapOptions> {
     map_options(flags)
 }
 
+/// Decodes the flags of mapipc_map_fd: a mapping of an object that exists,
+/// perhaps with a sealed size.
+pub(crate) fn fd_options(flags: u32) -> Result<(MapOptions, SizeSeal)> {
+    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE) != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_CREATE and MAPIPC_EXCLUSIVE do not apply to a descriptor \
+             (the object exists)"
+        )));
+    }
+    let seal = if flags & MAPIPC_SEALED != 0 {
+        SizeSeal::Required
+    } else {
+        SizeSeal::Any
+    };
+    Ok((map_options(flags & !MAPIPC_SEALED)?, seal))
+}
+
+/// Decodes the flags of mapipc_recv_region: mapipc_map_fd's, shared only.
+pub(crate) fn recv_options(flags: u32) -> Result<(MapOptions, SizeSeal)> {
+    if flags & MAPIPC_PRIVATE != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_PRIVATE does not apply to a received region (it is shared \
+             with its sender); map its descriptor with mapipc_map_fd for a private copy"
+        )));
+    }
+    fd_options(flags)
+}
+
+/// Decodes the flags of mapipc_memfd: the access only (it is always
+/// shared, created and sealed).
+pub(crate) fn memfd_access(flags: u32) -> Result<Access> {
+    if flags & !(MAPIPC_READ | MAPIPC_WRITE) != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: mapipc_memfd takes only MAPIPC_READ and MAPIPC_WRITE (it is always \
+             shared, created and sealed)"
+        )));
+    }
+    Ok(map_options(flags)?.access)
+}
+
 /// Decodes the flags of a sync request.
 pub(crate) fn sync_options(flags: u32) -> Result<SyncOptions> {
     if flags & !SYNC_KNOWN != 0 {
@@ -192,6 +239,35 @@ mod tests {
         assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_CREATE).is_err());
         assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_GUARDED).is_err());
         assert!(map_options(MAPIPC_READ | MAPIPC_GUARDED).unwrap().guarded);
+    }
+
+    #[test]
+    fn descriptor_flag_rules() {
+        let (opts, seal) = fd_options(MAPIPC_WRITE | MAPIPC_SEALED | MAPIPC_GUARDED).unwrap();
+        assert_eq!(
+            (opts.access, seal, opts.guarded),
+            (Access::ReadWrite, SizeSeal::Required, true)
+        );
+        assert_eq!(
+            fd_options(MAPIPC_READ | MAPIPC_PRIVATE).unwrap().1,
+            SizeSeal::Any
+        );
+        for bad in [
+            MAPIPC_READ | MAPIPC_CREATE,
+            MAPIPC_SEALED,
+            MAPIPC_READ | 0x80,
+        ] {
+            assert!(fd_options(bad).is_err(), "{bad:#x}");
+        }
+        assert!(recv_options(MAPIPC_READ | MAPIPC_PRIVATE).is_err());
+        assert_eq!(memfd_access(MAPIPC_READ).unwrap(), Access::ReadOnly);
+        for bad in [
+            0,
+            MAPIPC_WRITE | MAPIPC_SEALED,
+            MAPIPC_WRITE | MAPIPC_PRIVATE,
+        ] {
+            assert!(memfd_access(bad).is_err(), "{bad:#x}");
+        }
     }
 
     #[test]

@@ -31,8 +31,10 @@ use crate::map::{anon, file};
 /// of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
 ///
 /// A failed call leaves nothing behind: no file it created, no extension, no
-/// mapping, no open descriptor. `*out` is NULL on failure. Release the
-/// region with mapipc_unmap().
+/// mapping, no open descriptor. `*out` is NULL on failure. The region keeps
+/// the file's descriptor (O_CLOEXEC) until it is unmapped, so that
+/// mapipc_region_fd() and mapipc_send_region() name the same file even
+/// after it was renamed or removed. Release the region with mapipc_unmap().
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.

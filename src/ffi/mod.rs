@@ -10,5 +10,6 @@ pub mod flags;
 pub mod guard;
 pub mod map;
 pub mod region;
+pub mod share;
 pub mod shm;
 pub mod sync;

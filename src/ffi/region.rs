@@ -9,7 +9,8 @@ use super::flags;
 use crate::region::registry;
 
 /// Unmaps (or, for System V segments, detaches) the whole region that
-/// `addr` starts. `addr` must be exactly what a mapipc function returned.
+/// `addr` starts, and closes the descriptor a file, POSIX or memfd region
+/// kept. `addr` must be exactly what a mapipc function returned.
 ///
 /// NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
 /// pointer, a pointer mapipc never returned, or a pointer into the middle of

@@ -88,6 +88,9 @@ pub unsafe extern "C" fn mapipc_shm_remove_region(addr: *const c_void) -> mapipc
 /// MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
 /// size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
 /// mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+/// The region keeps the object's descriptor (O_CLOEXEC) until it is
+/// unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
+/// working after the name is unlinked.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `out` is NULL or writable.

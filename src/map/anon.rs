@@ -2,7 +2,7 @@
 
 use super::options::{Access, MapOptions, Sharing};
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 /// Maps `length` zero-filled bytes. With [`Sharing::Shared`] children
@@ -27,7 +27,7 @@ pub fn map_anonymous(length: usize, access: Access, sharing: Sharing) -> Result<
         guarded: false,
     };
     Region::mmap(
-        None,
+        Source::Anonymous,
         0,
         0,
         length,

@@ -1,4 +1,5 @@
-//! Making mappings: of files ([`file`](mod@file)), of anonymous memory ([`anon`]),
+//! Making mappings: of files ([`file`](mod@file), by path or already open),
+//! of anonymous memory ([`anon`]),
 //! with options checked before any system call ([`options`]). Owns the rules
 //! for opening and creating what is mapped; must not know how a region is
 //! later named from C or what lives inside it.

@@ -1,5 +1,6 @@
 //! What a live mapping is: where it starts, how long it is, what is behind
-//! it, how to sync it and give it back ([`Region`]), and the process-wide
+//! it (and the descriptor of that object, kept open for as long as the
+//! region lives), how to sync it and give it back ([`Region`]), and the process-wide
 //! table that lets C name it by pointer ([`registry`]). The lowest layer:
 //! it must not know what lives inside a region (locks, channels) or who
 //! watches it (the SIGBUS guard); those register themselves through
@@ -9,7 +10,7 @@ pub mod options;
 pub(crate) mod place;
 pub mod registry;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -286,11 +287,38 @@ fn populate_failed(err: Error, addr: usize, len: usize) -> Error {
     .with_errno(if shrank { libc::EFAULT } else { libc::EIO })
 }
 
-/// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
-/// reports a failure instead of ignoring it.
+/// What a mapping being made comes from, which decides where it goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Anonymous memory: anywhere.
+    Anonymous,
+    /// A file whose page cache may hold large folios: placed to match them
+    /// (see `place`).
+    File(&'a OwnedFd),
+    /// Shared memory (tmpfs: a POSIX object, a memfd): anywhere, since the
+    /// kernel itself aligns shmem mappings for the huge pages it may use.
+    Shmem(&'a OwnedFd),
+}
+
+/// The object behind a file, POSIX or memfd region, kept open for as long
+/// as the region lives so that it can be handed out again (as a descriptor,
+/// or over a socket) without ever reopening it by name.
+#[derive(Debug)]
+struct Object {
+    /// `O_CLOEXEC`; its access mode is the one it was opened or received
+    /// with, which may be more than the region allows.
+    fd: OwnedFd,
+    /// Offset in the object of the region's first byte (the caller's).
+    offset: u64,
+}
+
+/// One mapping. Dropping it unmaps it (and closes the descriptor it
+/// keeps); [`Region::unmap`] does the same and reports a failure instead of
+/// ignoring it.
 #[derive(Debug)]
 pub struct Region {
     info: RegionInfo,
+    object: Option<Object>,
 }
 
 impl Region {
@@ -298,7 +326,7 @@ impl Region {
     /// `file_offset` is page-aligned and the caller's byte is `lead` in.
     /// Returns the raw errno so that callers can word the message.
     pub(crate) fn mmap(
-        fd: Option<&OwnedFd>,
+        source: Source<'_>,
         file_offset: i64,
         lead: usize,
         len: usize,
@@ -308,19 +336,22 @@ impl Region {
     ) -> std::result::Result<Region, i32> {
         debug_assert!(lead < page_size() && len > 0);
         let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
-        let ptr = match fd {
-            Some(fd) => place::mmap_file(fd, file_offset, map_len, prot, flags)?,
-            None => {
-                // SAFETY: a NULL hint lets the kernel pick an unused range,
-                // so no existing memory is replaced; checked for MAP_FAILED.
-                let p = unsafe {
-                    libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, file_offset)
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(errno::errno().0);
-                }
-                p
+        let (fd, placed) = match source {
+            Source::Anonymous => (-1, false),
+            Source::File(fd) => (fd.as_raw_fd(), true),
+            Source::Shmem(fd) => (fd.as_raw_fd(), false),
+        };
+        let ptr = if placed {
+            place::mmap_file(fd, file_offset, map_len, prot, flags)?
+        } else {
+            // SAFETY: a NULL hint lets the kernel pick an unused range,
+            // so no existing memory is replaced; checked for MAP_FAILED.
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), map_len, prot, flags, fd, file_offset) };
+            if p == libc::MAP_FAILED {
+                return Err(errno::errno().0);
             }
+            p
         };
         let base = NonNull::new(ptr.cast()).ok_or(libc::EFAULT)?;
         Ok(Region {
@@ -334,6 +365,7 @@ impl Region {
                 private: flags & libc::MAP_PRIVATE != 0,
                 watch: None,
             },
+            object: None,
         })
     }
 
@@ -357,7 +389,21 @@ impl Region {
                 private: false,
                 watch: None,
             },
+            object: None,
         }
+    }
+
+    /// Keeps `fd`, the object mapped, whose byte `offset` is the region's
+    /// first: what [`Region::object`] answers with.
+    pub(crate) fn keep_object(&mut self, fd: OwnedFd, offset: u64) {
+        self.object = Some(Object { fd, offset });
+    }
+
+    /// The descriptor of the object behind the region and the offset in it
+    /// of the region's first byte; `None` for anonymous and System V
+    /// memory, which have no descriptor.
+    pub fn object(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        self.object.as_ref().map(|o| (o.fd.as_fd(), o.offset))
     }
 
     /// A copy of where the region lies.
@@ -398,9 +444,11 @@ impl Region {
 
     /// Unmaps (or detaches) the region. On failure the region is handed back
     /// untouched with the error, so that nothing is lost or leaked.
-    pub fn unmap(self) -> std::result::Result<(), (Region, Error)> {
+    pub fn unmap(mut self) -> std::result::Result<(), (Region, Error)> {
         match self.release() {
             Ok(()) => {
+                // The descriptor is closed; the mapping must not be again.
+                drop(self.object.take());
                 std::mem::forget(self);
                 Ok(())
             }
@@ -410,7 +458,8 @@ impl Region {
 
     /// Gives up ownership without unmapping: for a registry entry whose
     /// range the kernel has already handed to someone else.
-    pub(crate) fn forget(self) {
+    pub(crate) fn forget(mut self) {
+        drop(self.object.take());
         // Its watcher lets go: the range is someone else's now.
         if let Some(w) = self.info.watch {
             w.by.suspend(w.token);

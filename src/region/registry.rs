@@ -172,6 +172,16 @@ pub fn lookup_start(addr: usize) -> Result<RegionInfo> {
     }
 }
 
+/// Runs `f` on the region that starts exactly at `addr`, under the lock:
+/// for what a copy cannot carry (its descriptor). `f` must be brief.
+pub fn with_start<T>(addr: usize, f: impl FnOnce(&Region) -> T) -> Result<T> {
+    let mut locked = Locked::new();
+    match locked.containing(addr) {
+        Some(region) if region.info().addr() == addr => Ok(f(region)),
+        other => Err(not_a_start(addr, other.map(Region::info))),
+    }
+}
+
 /// The region whose caller-visible bytes contain `addr`.
 pub fn lookup_containing(addr: usize) -> Result<RegionInfo> {
     let mut locked = Locked::new();

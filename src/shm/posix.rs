@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, Create, MapOptions, Sharing};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 // Mode of objects mapipc creates: only the owner may read and write.
@@ -134,8 +134,8 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
         }
     };
 
-    let region = Region::mmap(
-        Some(&fd),
+    let mut region = Region::mmap(
+        Source::Shmem(&fd),
         0,
         0,
         len,
@@ -151,8 +151,10 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     })?;
     if opts.guarded {
         // Another process may shrink the object with ftruncate, as a file.
-        return crate::guard::protect(region, &fd, 0).map_err(undo);
+        region = crate::guard::protect(region, &fd, 0).map_err(undo)?;
     }
+    // Kept for mapipc_region_fd and passing the region over a socket.
+    region.keep_object(fd, 0);
     Ok(region)
 }
 
