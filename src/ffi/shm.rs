@@ -41,7 +41,8 @@ pub unsafe extern "C" fn mapipc_shm_open_key(
     unsafe {
         call_for_region(out, || {
             let path = str_arg(path, "path")?;
-            sysv::open_key_c(path, proj_id, size, flags::map_options(flags)?)
+            let opts = flags::key_options(flags)?;
+            sysv::open_key_c(path, proj_id, size, opts)
         })
     }
 }

@@ -3,7 +3,8 @@
 //! table that lets C name it by pointer ([`registry`]). The lowest layer:
 //! it must not know what lives inside a region (locks, channels) or who
 //! watches it (the SIGBUS guard); those register themselves through
-//! `Watcher` and [`registry::set_unmap_check`].
+//! `Watcher`, [`registry::set_unmap_check`] and `Kept` (what lives exactly
+//! as long as the mapping, such as a temporary object's user lock).
 
 pub mod options;
 pub(crate) mod place;
@@ -42,6 +43,11 @@ pub(crate) trait Watcher: Sync {
     /// What a sync of the region reports once msync itself succeeded.
     fn after_sync(&self, region: &RegionInfo, token: usize) -> Result<()>;
 }
+
+/// What an upper layer keeps alive exactly as long as a region's mapping
+/// (lifecycle: the descriptor whose lock says a temporary object is in
+/// use). Dropped right after the mapping goes, never before.
+pub(crate) trait Kept: Send + Sync + std::fmt::Debug {}
 
 #[derive(Clone, Copy)]
 struct Watch {
@@ -251,6 +257,7 @@ fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
 #[derive(Debug)]
 pub struct Region {
     info: RegionInfo,
+    kept: Option<Box<dyn Kept>>,
 }
 
 impl Region {
@@ -294,6 +301,7 @@ impl Region {
                 private: flags & libc::MAP_PRIVATE != 0,
                 watch: None,
             },
+            kept: None,
         })
     }
 
@@ -317,6 +325,7 @@ impl Region {
                 private: false,
                 watch: None,
             },
+            kept: None,
         }
     }
 
@@ -329,6 +338,11 @@ impl Region {
     /// for it); `by` hears of the unmap and has its say after each sync.
     pub(crate) fn set_watch(&mut self, by: &'static dyn Watcher, token: usize) {
         self.info.watch = Some(Watch { by, token });
+    }
+
+    /// Keeps `what` alive until the mapping goes (unmap, drop).
+    pub(crate) fn keep(&mut self, what: Box<dyn Kept>) {
+        self.kept = Some(what);
     }
 
     /// The first byte the caller asked for.
@@ -358,10 +372,12 @@ impl Region {
 
     /// Unmaps (or detaches) the region. On failure the region is handed back
     /// untouched with the error, so that nothing is lost or leaked.
-    pub fn unmap(self) -> std::result::Result<(), (Region, Error)> {
+    pub fn unmap(mut self) -> std::result::Result<(), (Region, Error)> {
         match self.release() {
             Ok(()) => {
+                let kept = self.kept.take();
                 std::mem::forget(self);
+                drop(kept);
                 Ok(())
             }
             Err(e) => Err((self, e)),
@@ -369,9 +385,12 @@ impl Region {
     }
 
     /// Gives up ownership without unmapping: for a registry entry whose
-    /// range the kernel has already handed to someone else.
-    pub(crate) fn forget(self) {
+    /// range the kernel has already handed to someone else. What it kept
+    /// goes, since its mapping is gone.
+    pub(crate) fn forget(mut self) {
+        let kept = self.kept.take();
         std::mem::forget(self);
+        drop(kept);
     }
 
     fn release(&self) -> Result<()> {
@@ -411,6 +430,7 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         // A failure here has nowhere to go; callers that care use unmap().
+        // `kept` is dropped after this body, so after the mapping went.
         let _ = self.release();
     }
 }
