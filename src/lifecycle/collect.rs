@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use super::{id_of, is_marked, lock, remove_locked, SHM_DIR};
@@ -22,6 +23,13 @@ pub fn collect(dry_run: bool) -> Result<Vec<PathBuf>> {
     })?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
+        // A cheap look first (no open): most objects are not temporary.
+        let marked = entry
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_file() && m.permissions().mode() & libc::S_ISVTX != 0);
+        if !marked {
+            continue;
+        }
         let path = entry.path();
         let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
             continue;
