@@ -455,7 +455,10 @@ mapipc_status mapipc_gc(size_t *removed);
  * from `offset` to the current end of the file.
  *
  * `flags`: MAPIPC_READ and/or MAPIPC_WRITE, optionally MAPIPC_PRIVATE,
- * MAPIPC_CREATE, MAPIPC_EXCLUSIVE.
+ * MAPIPC_CREATE, MAPIPC_EXCLUSIVE, MAPIPC_GUARDED, and with MAPIPC_CREATE
+ * MAPIPC_MODE(m) (exact permission bits of a created file) and
+ * MAPIPC_TEMPORARY (a created file goes with its last user). A stale
+ * temporary file (its last user died) counts as missing, and is removed.
  *
  * Checked up front instead of failing later with SIGBUS or SIGSEGV:
  * NULL/empty path or out (MAPIPC_ERR_INVALID_ARGUMENT); missing file
@@ -467,7 +470,8 @@ mapipc_status mapipc_gc(size_t *removed);
  * (MAPIPC_ERR_PERMISSION_DENIED). A MAPIPC_PRIVATE writable mapping of a
  * read-only file is allowed: writes stay in this process.
  *
- * With MAPIPC_CREATE a missing file is created with mode 0600 and a short
+ * With MAPIPC_CREATE a missing file is created with mode 0600 (filtered
+ * by the umask, or exactly MAPIPC_MODE(m)) and a short
  * one is extended with allocated blocks (posix_fallocate), so running out
  * of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
  *
@@ -578,7 +582,9 @@ mapipc_status mapipc_region_size(const void *addr, size_t *out);
  * MAPIPC_ERR_SIZE_MISMATCH. Without MAPIPC_WRITE the segment is attached
  * read-only (writes fault). MAPIPC_PRIVATE is MAPIPC_ERR_INVALID_ARGUMENT:
  * System V has no copy-on-write. Sizes beyond the system's limits are
- * MAPIPC_ERR_NO_SPACE.
+ * MAPIPC_ERR_NO_SPACE. MAPIPC_MODE(m) with MAPIPC_CREATE gives a created
+ * segment mode m; MAPIPC_TEMPORARY is MAPIPC_ERR_INVALID_ARGUMENT (the
+ * kernel cannot tell when a segment's last user died).
  *
  * mapipc_unmap() detaches; mapipc_shm_remove_key() removes. A failed call
  * leaves no segment it created. Messages give the key in hex, the path,
@@ -625,13 +631,19 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * size and access follow mapipc_shm_open_key(); a created object is mode
  * 0600 with its memory reserved up front, so a full /dev/shm is
  * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
- * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
+ * size 0 is MAPIPC_ERR_EMPTY_FILE. With MAPIPC_CREATE, MAPIPC_MODE(m)
+ * gives a created object exactly mode m, and MAPIPC_TEMPORARY makes it go
+ * with its last user; a stale temporary object (its last user died)
+ * counts as missing, also for MAPIPC_EXCLUSIVE, and is removed. MAPIPC_PRIVATE gives a copy-on-write
  * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
-mapipc_status mapipc_shm_open_name(const char *name, size_t size, uint32_t flags, void **out);
+mapipc_status mapipc_shm_open_name(const char *name,
+                                   size_t size,
+                                   uint32_t flags,
+                                   void **out);
 
 /**
  * Removes the name of a POSIX shared memory object (shm_unlink); its
