@@ -43,6 +43,7 @@ static int one_round(unsigned *seed, int round) {
         if (pid == 0) {
             void *p = NULL;
             if (open_it(use_file, RWCT, &p) == MAPIPC_OK) raise(SIGKILL);
+            fprintf(stderr, "  round %d, killed user: %s\n", round, mapipc_last_error());
             _exit(1);
         }
         return check_wait(pid) == 128 + SIGKILL ? 0 : 14;

@@ -175,6 +175,7 @@ pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> 
 #[derive(Debug)]
 pub(crate) struct Unnamed {
     fd: OwnedFd,
+    id: Id,
     /// The hidden name it has where `O_TMPFILE` is not supported.
     hidden: Option<CString>,
 }
@@ -185,21 +186,28 @@ impl Unnamed {
     pub(crate) fn create(path: &CStr, mode: Option<u32>) -> std::result::Result<Unnamed, i32> {
         let dir = directory_of(path);
         let rw = libc::O_RDWR | libc::O_NOCTTY;
-        let unnamed = match sys::open(&dir, libc::O_TMPFILE | rw, 0o600) {
-            Ok(fd) => Unnamed { fd, hidden: None },
+        let mut unnamed = match sys::open(&dir, libc::O_TMPFILE | rw, 0o600) {
+            Ok(fd) => Unnamed {
+                fd,
+                id: (0, 0),
+                hidden: None,
+            },
             Err(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) => {
                 let hidden = hidden_name(&dir);
                 let fd = sys::open(&hidden, libc::O_CREAT | libc::O_EXCL | rw, 0o600)?;
                 Unnamed {
                     fd,
+                    id: (0, 0),
                     hidden: Some(hidden),
                 }
             }
             Err(e) => return Err(e),
         };
+        let st = sys::fstat(&unnamed.fd)?;
+        unnamed.id = id_of(&st);
         let bits = match mode {
             Some(m) => m as libc::mode_t,
-            None => sys::fstat(&unnamed.fd)?.st_mode & 0o777,
+            None => st.st_mode & 0o777,
         };
         sys::fchmod(&unnamed.fd, bits | libc::S_ISVTX)?;
         lock::try_read(unnamed.fd.as_fd())?;
@@ -212,8 +220,25 @@ impl Unnamed {
     }
 
     /// Names it `path`, atomically and only if `path` is free (`EEXIST`
-    /// otherwise); the creator is then its first user.
-    pub(crate) fn publish(mut self, path: &CStr) -> std::result::Result<User, i32> {
+    /// otherwise, with the object handed back to try again); the creator
+    /// is then its first user.
+    pub(crate) fn publish(self, path: &CStr) -> std::result::Result<User, (Unnamed, i32)> {
+        // Everything that can fail comes before the name is given.
+        let own = match self.fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => return Err((self, e.raw_os_error().unwrap_or(libc::EMFILE))),
+        };
+        if let Err(e) = self.link(path) {
+            return Err((self, e));
+        }
+        Ok(User {
+            fd: Some(own),
+            path: path.to_owned(),
+            id: self.id,
+        })
+    }
+
+    fn link(&self, path: &CStr) -> std::result::Result<(), i32> {
         let rc = match &self.hidden {
             // SAFETY: both paths are NUL-terminated.
             Some(hidden) => unsafe { libc::link(hidden.as_ptr(), path.as_ptr()) },
@@ -237,17 +262,7 @@ impl Unnamed {
         if rc < 0 {
             return Err(errno::errno().0);
         }
-        let id = id_of(&sys::fstat(&self.fd)?);
-        let fd = self
-            .fd
-            .try_clone()
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE))?;
-        self.remove_hidden();
-        Ok(User {
-            fd: Some(fd),
-            path: path.to_owned(),
-            id,
-        })
+        Ok(())
     }
 
     fn remove_hidden(&mut self) {

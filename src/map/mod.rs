@@ -29,8 +29,9 @@ pub(crate) enum Origin {
 
 // How often a lookup starts over when what it found vanished or was
 // replaced meanwhile (another process removing a stale object, a creator
-// racing this one). Each round means another process made progress.
-const ROUNDS: usize = 64;
+// racing this one). Each round means another process made progress; after
+// a few, this one yields to let them finish.
+const ROUNDS: usize = 1000;
 
 /// Opens or creates the object at `path` (a file, or a POSIX object's path
 /// in /dev/shm), with the lifetime rules of `lifecycle`, and maps it with
@@ -47,17 +48,30 @@ pub(crate) fn open_named(
 ) -> Result<Region> {
     check_lifetime_options(&opts)?;
     let creating = opts.create != Create::Never;
-    for _ in 0..ROUNDS {
+    // A new temporary object, mapped, waiting for its name to be free.
+    let mut pending: Option<(Unnamed, Region)> = None;
+    for round in 0..ROUNDS {
+        if round >= 4 {
+            // Others are creating and removing this name as fast as we
+            // look: let them finish.
+            std::thread::yield_now();
+        }
         if creating && opts.temporary {
-            let unnamed = Unnamed::create(path, opts.mode).map_err(&fail)?;
-            let mut region = map(unnamed.fd(), Origin::Unnamed)?;
+            let (unnamed, mut region) = match pending.take() {
+                Some(ready) => ready,
+                None => {
+                    let unnamed = Unnamed::create(path, opts.mode).map_err(&fail)?;
+                    let region = map(unnamed.fd(), Origin::Unnamed)?;
+                    (unnamed, region)
+                }
+            };
             match unnamed.publish(path) {
                 Ok(user) => {
                     region.keep(Box::new(user));
                     return Ok(region);
                 }
-                Err(libc::EEXIST) => {}
-                Err(e) => return Err(fail(e)),
+                Err((unnamed, libc::EEXIST)) => pending = Some((unnamed, region)),
+                Err((_, e)) => return Err(fail(e)),
             }
         } else if creating {
             match open(libc::O_CREAT | libc::O_EXCL) {
@@ -84,6 +98,7 @@ pub(crate) fn open_named(
             Join::Permanent => None,
             Join::Joined(user) => Some(user),
         };
+        drop(pending);
         let mut region = map(&fd, Origin::Existing)?;
         if let Some(user) = user {
             region.keep(Box::new(user));
