@@ -23,6 +23,11 @@ static void goes_with_the_last_unmap(void) {
     CHECK_OK(mapipc_shm_open_name(name, 0, MAPIPC_READ, &b));
     strcpy(a, "shared");
     CHECK(strcmp(b, "shared") == 0);
+    /* A live temporary object exists for MAPIPC_EXCLUSIVE. */
+    void *c = (void *)1;
+    CHECK_STATUS(mapipc_shm_open_name(name, 4096, RWCT | MAPIPC_EXCLUSIVE, &c),
+                 MAPIPC_ERR_ALREADY_EXISTS, EEXIST);
+    CHECK(c == NULL);
     CHECK_OK(mapipc_unmap(a));
     CHECK(shm_exists(path));
     CHECK_OK(mapipc_unmap(b));
