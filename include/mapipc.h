@@ -10,8 +10,10 @@
  *  - Output pointers are set to NULL (or 0) on failure, written on success.
  *  - No argument can crash the library: NULL, empty strings, huge or zero
  *    lengths, unknown flags and foreign pointers all give an error.
- *  - Descriptors the library opens are O_CLOEXEC and closed before return;
- *    files and segments it creates are mode 0600.
+ *  - Descriptors the library opens are O_CLOEXEC and closed before return
+ *    (except one per region of a MAPIPC_TEMPORARY object, kept until it is
+ *    unmapped); files and segments it creates are mode 0600 (filtered by
+ *    the umask) unless MAPIPC_MODE(m) says otherwise.
  *  - All functions are safe to call from several threads at once, and in a
  *    child after fork().
  */
@@ -23,6 +25,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/**
+ * Flag bits that give an object a call creates (with MAPIPC_CREATE, for
+ * mapipc_map_file(), mapipc_shm_open_name() and mapipc_shm_open_key())
+ * exactly the permission bits m, e.g. MAPIPC_MODE(0640), whatever the
+ * umask. Without it, created objects are 0600 filtered by the umask (files,
+ * POSIX objects) or 0600 (System V). An existing object's mode is never
+ * changed. An m with bits outside 0777 (setuid, setgid, sticky or larger
+ * values), MAPIPC_MODE without MAPIPC_CREATE, or with any other function, is
+ * MAPIPC_ERR_INVALID_ARGUMENT. A constant expression when m is one; m is
+ * evaluated twice.
+ */
+#define MAPIPC_MODE(m) \
+    ((uint32_t)(MAPIPC_MODE_GIVEN | ((uint32_t)(m) <= 07777u ? (uint32_t)(m) << 16 \
+                                                           : (uint32_t)MAPIPC_MODE_TOO_LARGE)))
+
 
 /**
  * Pages readable.
@@ -79,6 +96,32 @@
  * (MAPIPC_ERR_INVALID_ARGUMENT).
  */
 #define MAPIPC_SEALED 64
+
+/**
+ * With MAPIPC_CREATE, for mapipc_shm_open_name() and mapipc_map_file(): an
+ * object this call creates is temporary. It lives while any process maps
+ * it through mapipc (the creator, every process that opened it since,
+ * every child that inherited such a mapping through fork()) and is removed
+ * when the last of those mappings goes: inside the mapipc_unmap() that
+ * ends it, or, when the last user ended by exit, exec or a signal, at the
+ * next lookup of its name or mapipc_gc(), which see it as absent. Opening
+ * an existing object never changes whether it is temporary. Without
+ * MAPIPC_CREATE, for System V keys, or with any other function:
+ * MAPIPC_ERR_INVALID_ARGUMENT. Marked by the sticky bit on its mode.
+ */
+#define MAPIPC_TEMPORARY 128
+
+/**
+ * Set by MAPIPC_MODE(m): the flags carry permission bits from bit 16 up.
+ * Use the macro rather than this bit.
+ */
+#define MAPIPC_MODE_GIVEN 32768
+
+/**
+ * Set by MAPIPC_MODE(m) for an m above 07777, so that it is refused
+ * instead of being cut to 16 bits.
+ */
+#define MAPIPC_MODE_TOO_LARGE 268435456
 
 /**
  * msync(MS_SYNC): return when the data is on its way to storage. The
@@ -435,6 +478,22 @@ mapipc_status mapipc_read(const void *src, void *dst, size_t len);
 mapipc_status mapipc_write(void *dst, const void *src, size_t len);
 
 /**
+ * Removes every stale temporary POSIX object in /dev/shm: made with
+ * MAPIPC_TEMPORARY, and whose users have all gone (the last one ended by
+ * exit, exec or a signal instead of mapipc_unmap()). Sets `*removed` to
+ * how many this call removed (`removed` may be NULL; it is 0 on failure).
+ *
+ * Never removes an object that is not temporary, nor one that a process
+ * maps through mapipc. Safe to call at any time from any process; objects
+ * this process may not open or remove are left alone. Stale temporary
+ * files elsewhere go at the next lookup of their path.
+ *
+ * # Safety
+ * `removed` is NULL or writable.
+ */
+mapipc_status mapipc_gc(size_t *removed);
+
+/**
  * Maps `length` bytes of the regular file `path` starting at byte `offset`.
  *
  * `offset` may be any byte offset: the library maps from the page that
@@ -442,7 +501,10 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * from `offset` to the current end of the file.
  *
  * `flags`: MAPIPC_READ and/or MAPIPC_WRITE, optionally MAPIPC_PRIVATE,
- * MAPIPC_CREATE, MAPIPC_EXCLUSIVE.
+ * MAPIPC_CREATE, MAPIPC_EXCLUSIVE, MAPIPC_GUARDED, and with MAPIPC_CREATE
+ * MAPIPC_MODE(m) (exact permission bits of a created file) and
+ * MAPIPC_TEMPORARY (a created file goes with its last user). A stale
+ * temporary file (its last user died) counts as missing, and is removed.
  *
  * Checked up front instead of failing later with SIGBUS or SIGSEGV:
  * NULL/empty path or out (MAPIPC_ERR_INVALID_ARGUMENT); missing file
@@ -454,7 +516,8 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * (MAPIPC_ERR_PERMISSION_DENIED). A MAPIPC_PRIVATE writable mapping of a
  * read-only file is allowed: writes stay in this process.
  *
- * With MAPIPC_CREATE a missing file is created with mode 0600 and a short
+ * With MAPIPC_CREATE a missing file is created with mode 0600 (filtered
+ * by the umask, or exactly MAPIPC_MODE(m)) and a short
  * one is extended with allocated blocks (posix_fallocate), so running out
  * of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
  *
@@ -693,7 +756,9 @@ mapipc_status mapipc_recv_region(int sock, uint32_t flags, int64_t timeout_ns, v
  * MAPIPC_ERR_SIZE_MISMATCH. Without MAPIPC_WRITE the segment is attached
  * read-only (writes fault). MAPIPC_PRIVATE is MAPIPC_ERR_INVALID_ARGUMENT:
  * System V has no copy-on-write. Sizes beyond the system's limits are
- * MAPIPC_ERR_NO_SPACE.
+ * MAPIPC_ERR_NO_SPACE. MAPIPC_MODE(m) with MAPIPC_CREATE gives a created
+ * segment mode m; MAPIPC_TEMPORARY is MAPIPC_ERR_INVALID_ARGUMENT (the
+ * kernel cannot tell when a segment's last user died).
  *
  * mapipc_unmap() detaches; mapipc_shm_remove_key() removes. A failed call
  * leaves no segment it created. Messages give the key in hex, the path,
@@ -740,7 +805,10 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * size and access follow mapipc_shm_open_key(); a created object is mode
  * 0600 with its memory reserved up front, so a full /dev/shm is
  * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
- * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
+ * size 0 is MAPIPC_ERR_EMPTY_FILE. With MAPIPC_CREATE, MAPIPC_MODE(m)
+ * gives a created object exactly mode m, and MAPIPC_TEMPORARY makes it go
+ * with its last user; a stale temporary object (its last user died)
+ * counts as missing, also for MAPIPC_EXCLUSIVE, and is removed. MAPIPC_PRIVATE gives a copy-on-write
  * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
  * The region keeps the object's descriptor (O_CLOEXEC) until it is
  * unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
@@ -749,7 +817,10 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
-mapipc_status mapipc_shm_open_name(const char *name, size_t size, uint32_t flags, void **out);
+mapipc_status mapipc_shm_open_name(const char *name,
+                                   size_t size,
+                                   uint32_t flags,
+                                   void **out);
 
 /**
  * Removes the name of a POSIX shared memory object (shm_unlink); its

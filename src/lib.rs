@@ -10,6 +10,7 @@
 //! | `sys` | small libc helpers: page size, C paths, /proc lookups |
 //! | [`region`] | what a live mapping is ([`Region`]), syncing and advice, where it is placed, and the [`region::registry`] that names regions by address |
 //! | [`guard`] | surviving a file that shrinks under its mapping: the SIGBUS handler, fault-stoppable copies, guarded regions |
+//! | [`lifecycle`] | objects that vanish with their last user: the temporary marker, users' locks, removal, garbage collection in /dev/shm |
 //! | [`map`] | making regions: files and anonymous memory, with their options |
 //! | [`shm`] | shared memory by name: POSIX names and System V keys |
 //! | [`sync`] | objects inside shared regions: a robust mutex and wait/wake |
@@ -39,6 +40,7 @@
 pub mod channel;
 pub mod error;
 pub mod guard;
+pub mod lifecycle;
 pub mod map;
 pub mod region;
 pub mod share;

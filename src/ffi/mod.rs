@@ -8,6 +8,7 @@ pub mod channel;
 pub mod error;
 pub mod flags;
 pub mod guard;
+pub mod lifecycle;
 pub mod map;
 pub mod region;
 pub mod share;

@@ -25,6 +25,8 @@ pub fn map_anonymous(length: usize, access: Access, sharing: Sharing) -> Result<
         sharing,
         create: super::options::Create::Never,
         guarded: false,
+        mode: None,
+        temporary: false,
     };
     Region::mmap(
         Source::Anonymous,

@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::options::{Access, Create, MapOptions, Sharing};
+use super::Origin;
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{Backing, Region, Source};
 use crate::sys::{self, page_size};
@@ -19,7 +20,9 @@ const CREATE_MODE: libc::mode_t = 0o600;
 ///
 /// Without [`Create`], a range past the end of the file is refused with
 /// `OutOfRange` and an empty file with `EmptyFile`. With it, a missing file
-/// is created (mode 0600) and a short one is extended with allocated blocks.
+/// is created (mode 0600 filtered by the umask, or exactly
+/// [`MapOptions::mode`](MapOptions#structfield.mode)) and a short one is
+/// extended with allocated blocks. Stale temporary files count as absent.
 /// A failed call leaves no file it created, no extension, no mapping and no
 /// descriptor behind.
 pub fn map_file(path: &Path, offset: u64, length: usize, opts: MapOptions) -> Result<Region> {
@@ -37,17 +40,24 @@ pub fn map_file_c(cpath: &CStr, offset: u64, length: usize, opts: MapOptions) ->
     }
     let path = sys::path_of(cpath);
     let req = Request::new(Subject::Path(path), offset, length)?;
-    let (fd, created) = open_for_map(cpath, path, opts)?;
-    let mut undo = Undo {
-        fd: &fd,
-        cpath: Some(cpath),
-        created,
-        restore_size: None,
-    };
+    let (flags, fail) = open_for_map(path, opts);
     let no_more = |_: &OwnedFd| Ok(Kind::File);
-    let mut region = map_opened(&req, &fd, opts, &no_more, &mut undo).map_err(|e| undo.fail(e))?;
-    region.keep_object(fd, offset);
-    Ok(region)
+    super::open_named(
+        cpath,
+        opts,
+        offset,
+        |extra| sys::open(cpath, flags | extra, CREATE_MODE),
+        fail,
+        |fd, origin| {
+            let mut undo = Undo {
+                fd,
+                cpath: Some(cpath),
+                created: origin == Origin::Created,
+                restore_size: None,
+            };
+            map_opened(&req, fd, opts, &no_more, &mut undo).map_err(|e| undo.fail(e))
+        },
+    )
 }
 
 /// What a caller checks of an open object once it is known to be a regular
@@ -315,31 +325,30 @@ fn map_range(
     Ok(region)
 }
 
-/// Opens with the least access the request needs. Returns whether this call
-/// created the file. Never blocks on a FIFO (`O_NONBLOCK`) and never
-/// acquires a controlling terminal (`O_NOCTTY`).
-fn open_for_map(cpath: &CStr, path: &Path, opts: MapOptions) -> Result<(OwnedFd, bool)> {
+/// The open flags with the least access the request needs, and how an
+/// errno of opening is worded. Never blocks on a FIFO (`O_NONBLOCK`) and
+/// never acquires a controlling terminal (`O_NOCTTY`).
+fn open_for_map(path: &Path, opts: MapOptions) -> (libc::c_int, impl Fn(i32) -> Error + '_) {
     // Shared writable mappings need a read-write descriptor; creating or
     // extending needs one too. Copy-on-write of a read-only file does not.
     let rw = opts.create != Create::Never
         || (opts.access == Access::ReadWrite && opts.sharing == Sharing::Shared);
-    let base = libc::O_NONBLOCK | libc::O_NOCTTY | if rw { libc::O_RDWR } else { libc::O_RDONLY };
+    let flags = libc::O_NONBLOCK | libc::O_NOCTTY | if rw { libc::O_RDWR } else { libc::O_RDONLY };
     let how = if rw { "reading and writing" } else { "reading" };
-    let shown = path.display();
-    let fail = |e: i32| {
+    let fail = move |e: i32| {
         let kind = match e {
             // EISDIR: a directory asked for write; ENXIO: a socket;
             // ENODEV: a device special file with no driver.
             libc::EISDIR | libc::ENXIO | libc::ENODEV => ErrorKind::NotMappable,
             _ => ErrorKind::from_errno(e),
         };
-        Error::from_os_as(kind, e, format!("cannot open \"{shown}\" for {how}"))
+        Error::from_os_as(
+            kind,
+            e,
+            format!("cannot open \"{}\" for {how}", path.display()),
+        )
     };
-
-    super::open_or_create(opts.create, |extra| {
-        sys::open(cpath, base | extra, CREATE_MODE)
-    })
-    .map_err(fail)
+    (flags, fail)
 }
 
 /// Undoes what a failing `map_file` did to the file system.

@@ -4,7 +4,8 @@
 //! table that lets C name it by pointer ([`registry`]). The lowest layer:
 //! it must not know what lives inside a region (locks, channels) or who
 //! watches it (the SIGBUS guard); those register themselves through
-//! `Watcher` and [`registry::set_unmap_check`].
+//! `Watcher`, [`registry::set_unmap_check`] and `Kept` (what lives exactly
+//! as long as the mapping, such as a temporary object's user lock).
 
 pub mod options;
 pub(crate) mod place;
@@ -43,6 +44,11 @@ pub(crate) trait Watcher: Sync {
     /// What a sync of the region reports once msync itself succeeded.
     fn after_sync(&self, region: &RegionInfo, token: usize) -> Result<()>;
 }
+
+/// What an upper layer keeps alive exactly as long as a region's mapping
+/// (lifecycle: the descriptor whose lock says a temporary object is in
+/// use). Dropped right after the mapping goes, never before.
+pub(crate) trait Kept: Send + Sync + std::fmt::Debug {}
 
 #[derive(Clone, Copy)]
 struct Watch {
@@ -319,6 +325,7 @@ struct Object {
 pub struct Region {
     info: RegionInfo,
     object: Option<Object>,
+    kept: Option<Box<dyn Kept>>,
 }
 
 impl Region {
@@ -366,6 +373,7 @@ impl Region {
                 watch: None,
             },
             object: None,
+            kept: None,
         })
     }
 
@@ -390,6 +398,7 @@ impl Region {
                 watch: None,
             },
             object: None,
+            kept: None,
         }
     }
 
@@ -415,6 +424,11 @@ impl Region {
     /// for it); `by` hears of the unmap and has its say after each sync.
     pub(crate) fn set_watch(&mut self, by: &'static dyn Watcher, token: usize) {
         self.info.watch = Some(Watch { by, token });
+    }
+
+    /// Keeps `what` alive until the mapping goes (unmap, drop).
+    pub(crate) fn keep(&mut self, what: Box<dyn Kept>) {
+        self.kept = Some(what);
     }
 
     /// The first byte the caller asked for.
@@ -449,7 +463,9 @@ impl Region {
             Ok(()) => {
                 // The descriptor is closed; the mapping must not be again.
                 drop(self.object.take());
+                let kept = self.kept.take();
                 std::mem::forget(self);
+                drop(kept);
                 Ok(())
             }
             Err(e) => Err((self, e)),
@@ -457,7 +473,8 @@ impl Region {
     }
 
     /// Gives up ownership without unmapping: for a registry entry whose
-    /// range the kernel has already handed to someone else.
+    /// range the kernel has already handed to someone else. What it kept
+    /// goes, since its mapping is gone.
     pub(crate) fn forget(mut self) {
         drop(self.object.take());
         // Its watcher lets go: the range is someone else's now.
@@ -465,7 +482,9 @@ impl Region {
             w.by.suspend(w.token);
             w.by.forget(w.token);
         }
+        let kept = self.kept.take();
         std::mem::forget(self);
+        drop(kept);
     }
 
     fn release(&self) -> Result<()> {
@@ -505,6 +524,7 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         // A failure here has nowhere to go; callers that care use unmap().
+        // `kept` is dropped after this body, so after the mapping went.
         let _ = self.release();
     }
 }

@@ -1,0 +1,309 @@
+//! Objects that vanish with their last user (`MAPIPC_TEMPORARY`): how a
+//! temporary object is marked (the sticky bit), the open-file-description
+//! read lock every user holds, removal by the last user, and collecting
+//! stale objects in /dev/shm. Offers primitives to `map`, which owns the
+//! open-or-create loop; must not know how regions are mapped or named.
+//!
+//! The protocol (docs/lifecycle.md): a user holds `F_RDLCK` through an
+//! `F_OFD_SETLK` lock on a descriptor its region keeps (`O_CLOEXEC`, so
+//! exec ends the user; shared with `fork` children, so they count). Only a
+//! remover takes `F_WRLCK`, which succeeds only when no user is left; it
+//! unlinks the path only if the path still names the same inode.
+
+mod collect;
+mod lock;
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::region::Kept;
+use crate::sys;
+
+pub use collect::collect;
+
+/// Where POSIX shared memory objects live (glibc's `shm_open` directory).
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// What mapipc knows of an object's lifetime, read without disturbing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Not made with `MAPIPC_TEMPORARY`: mapipc never removes it.
+    Permanent,
+    /// Made with `MAPIPC_TEMPORARY`; `stale` when no user holds it any more
+    /// (the next lookup or `mapipc_gc` removes it).
+    Temporary { stale: bool },
+}
+
+/// Reads the marker and probes the users' locks of the object open at `fd`.
+/// Takes no lock and changes nothing.
+pub fn lifetime(fd: BorrowedFd<'_>) -> Result<Lifetime> {
+    let st = sys::fstat_raw(fd.as_raw_fd())
+        .map_err(|e| Error::from_os(e, "cannot inspect the object's descriptor"))?;
+    if !is_marked(&st) {
+        return Ok(Lifetime::Permanent);
+    }
+    let held = lock::probe(fd)
+        .map_err(|e| Error::from_os(e, "cannot probe the users' locks of a temporary object"))?;
+    Ok(Lifetime::Temporary {
+        stale: held != Some(libc::F_RDLCK as libc::c_short),
+    })
+}
+
+/// A regular file whose mode has the sticky bit: the temporary marker.
+fn is_marked(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & libc::S_ISVTX != 0
+}
+
+/// Device and inode: what "the same object" means across paths.
+type Id = (u64, u64);
+
+fn id_of(st: &libc::stat) -> Id {
+    (st.st_dev, st.st_ino)
+}
+
+/// The object `path` names now, if any.
+fn id_at(path: &CStr) -> Option<Id> {
+    sys::stat(path).ok().map(|st| id_of(&st))
+}
+
+/// One process's use of a temporary object: its locked descriptor. Dropped
+/// after the region's mapping goes; then, if no user is left, the object is
+/// removed at once.
+#[derive(Debug)]
+pub(crate) struct User {
+    fd: Option<OwnedFd>,
+    path: CString,
+    id: Id,
+}
+
+impl Kept for User {}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        // Open a second description before letting ours go: if the path no
+        // longer names our object, it is not ours to remove.
+        let fresh = sys::open(
+            &self.path,
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY,
+            0,
+        );
+        drop(self.fd.take());
+        if let Ok(fresh) = fresh {
+            if sys::fstat(&fresh).is_ok_and(|st| id_of(&st) == self.id) {
+                remove_locked(&fresh, &self.path, self.id);
+            }
+        }
+    }
+}
+
+/// Removes `path` if nobody uses the object `fd` describes (a write lock is
+/// granted only then, and keeps joiners out while it is held) and the path
+/// still names it. The lock goes with `fd`.
+fn remove_locked(fd: &OwnedFd, path: &CStr, id: Id) -> bool {
+    if lock::try_write(fd.as_fd()).is_err() || id_at(path) != Some(id) {
+        return false;
+    }
+    // SAFETY: path is NUL-terminated.
+    unsafe { libc::unlink(path.as_ptr()) == 0 }
+}
+
+/// Removes the stale temporary object `id` at `path`; false if it is in
+/// use, gone, or cannot be removed by this process.
+fn remove_if_stale(path: &CStr, id: Id) -> bool {
+    match sys::open(path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY, 0) {
+        Ok(fd) => sys::fstat(&fd).is_ok_and(|st| id_of(&st) == id) && remove_locked(&fd, path, id),
+        Err(_) => false,
+    }
+}
+
+/// What an existing object at a path turned out to be.
+#[derive(Debug)]
+pub(crate) enum Join {
+    /// Not temporary: map it as it is.
+    Permanent,
+    /// A live temporary object; this process is now one of its users.
+    Joined(User),
+    /// Stale and removed, being removed, or replaced meanwhile: absent for
+    /// this lookup; look again.
+    Absent,
+    /// Stale, but this process may not remove it.
+    Stuck,
+}
+
+/// Classifies the object just opened at `path` as `fd`, joining it as a
+/// user if it is a live temporary object. A stale one is never revived:
+/// users are probed before this process takes its own lock, so a lock
+/// seen is always that of a process that found the object live.
+pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> {
+    let st = sys::fstat(fd)?;
+    if !is_marked(&st) {
+        return Ok(Join::Permanent);
+    }
+    let id = id_of(&st);
+    match lock::probe(fd.as_fd())? {
+        None if remove_if_stale(path, id) => return Ok(Join::Absent),
+        None if id_at(path) == Some(id) && lock::probe(fd.as_fd())?.is_none() => {
+            return Ok(Join::Stuck)
+        }
+        None => return Ok(Join::Absent),
+        // A remover holds it: wait until it is done (it holds the lock for
+        // a stat and an unlink), then look again.
+        Some(ty) if ty == libc::F_WRLCK as libc::c_short => {
+            lock::wait_read(fd.as_fd())?;
+            return Ok(Join::Absent);
+        }
+        Some(_) => {}
+    }
+    let own = fd
+        .try_clone()
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE))?;
+    lock::wait_read(own.as_fd())?;
+    if id_at(path) != Some(id) {
+        return Ok(Join::Absent);
+    }
+    Ok(Join::Joined(User {
+        fd: Some(own),
+        path: path.to_owned(),
+        id,
+    }))
+}
+
+/// A new temporary object not yet visible at its path: marked, with the
+/// permission bits wanted, and locked by its creator, so that it is live
+/// from the instant [`Unnamed::publish`] names it.
+#[derive(Debug)]
+pub(crate) struct Unnamed {
+    fd: OwnedFd,
+    id: Id,
+    /// The hidden name it has where `O_TMPFILE` is not supported.
+    hidden: Option<CString>,
+}
+
+impl Unnamed {
+    /// Creates it in the directory of `path`; `mode` `None` is 0600
+    /// filtered by the umask, as `open(2)` does.
+    pub(crate) fn create(path: &CStr, mode: Option<u32>) -> std::result::Result<Unnamed, i32> {
+        let dir = directory_of(path);
+        let rw = libc::O_RDWR | libc::O_NOCTTY;
+        let mut unnamed = match sys::open(&dir, libc::O_TMPFILE | rw, 0o600) {
+            Ok(fd) => Unnamed {
+                fd,
+                id: (0, 0),
+                hidden: None,
+            },
+            Err(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) => {
+                let hidden = hidden_name(&dir);
+                let fd = sys::open(&hidden, libc::O_CREAT | libc::O_EXCL | rw, 0o600)?;
+                Unnamed {
+                    fd,
+                    id: (0, 0),
+                    hidden: Some(hidden),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let st = sys::fstat(&unnamed.fd)?;
+        unnamed.id = id_of(&st);
+        let bits = match mode {
+            Some(m) => m as libc::mode_t,
+            None => st.st_mode & 0o777,
+        };
+        sys::fchmod(&unnamed.fd, bits | libc::S_ISVTX)?;
+        lock::try_read(unnamed.fd.as_fd())?;
+        Ok(unnamed)
+    }
+
+    /// The descriptor, to size and map the object before it is named.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Names it `path`, atomically and only if `path` is free (`EEXIST`
+    /// otherwise, with the object handed back to try again); the creator
+    /// is then its first user.
+    pub(crate) fn publish(self, path: &CStr) -> std::result::Result<User, (Unnamed, i32)> {
+        // Everything that can fail comes before the name is given.
+        let own = match self.fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => return Err((self, e.raw_os_error().unwrap_or(libc::EMFILE))),
+        };
+        if let Err(e) = self.link(path) {
+            return Err((self, e));
+        }
+        Ok(User {
+            fd: Some(own),
+            path: path.to_owned(),
+            id: self.id,
+        })
+    }
+
+    fn link(&self, path: &CStr) -> std::result::Result<(), i32> {
+        let rc = match &self.hidden {
+            // SAFETY: both paths are NUL-terminated.
+            Some(hidden) => unsafe { libc::link(hidden.as_ptr(), path.as_ptr()) },
+            None => {
+                let proc_path = CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+                    .map_err(|_| libc::EINVAL)?;
+                // SAFETY: both paths are NUL-terminated; linking an
+                // O_TMPFILE descriptor through /proc is how open(2) says
+                // to give it a name.
+                unsafe {
+                    libc::linkat(
+                        libc::AT_FDCWD,
+                        proc_path.as_ptr(),
+                        libc::AT_FDCWD,
+                        path.as_ptr(),
+                        libc::AT_SYMLINK_FOLLOW,
+                    )
+                }
+            }
+        };
+        if rc < 0 {
+            return Err(errno::errno().0);
+        }
+        Ok(())
+    }
+
+    fn remove_hidden(&mut self) {
+        if let Some(hidden) = self.hidden.take() {
+            // SAFETY: hidden is NUL-terminated.
+            unsafe { libc::unlink(hidden.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        self.remove_hidden();
+    }
+}
+
+/// The directory a path's last component lives in ("." for a bare name).
+fn directory_of(path: &CStr) -> CString {
+    let bytes = path.to_bytes();
+    let dir = match bytes.iter().rposition(|&b| b == b'/') {
+        Some(0) => &b"/"[..],
+        Some(i) => &bytes[..i],
+        None => &b"."[..],
+    };
+    // Cannot fail: a part of a C string has no NUL.
+    CString::new(dir).unwrap_or_default()
+}
+
+/// A name in `dir` no other process picks: pid, a counter and the clock.
+fn hidden_name(dir: &CStr) -> CString {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let name = format!(
+        "{}/.mapipc-new-{pid}-{n}-{nanos:x}",
+        String::from_utf8_lossy(dir.to_bytes())
+    );
+    CString::new(name).unwrap_or_default()
+}
