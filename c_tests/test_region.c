@@ -53,10 +53,14 @@ static void raw_munmap_does_not_confuse_the_registry(void) {
     size_t size = 0;
     CHECK_OK(mapipc_region_size(fresh, &size));
     CHECK(size == 4096);
-    /* The kernel reuses the freed range top-down: the new region lies in
-     * the old one's place. */
-    CHECK(fresh >= old && fresh < old + 8192);
-    if (fresh != old) {
+    /* The kernel usually reuses the freed range top-down, so that the new
+     * region lies in the old one's place; another thread's mmap in between
+     * (a sanitizer's allocator) can take it first, and then there is
+     * nothing to test. */
+    if (!(fresh >= old && fresh < old + 8192)) {
+        printf("# skipped: raw_munmap_does_not_confuse_the_registry: the kernel placed the new "
+               "region elsewhere\n");
+    } else if (fresh != old) {
         /* The stale entry is gone: the old pointer names nothing, and
          * unmapping it cannot take the new region with it. */
         CHECK_STATUS(mapipc_unmap(old), MAPIPC_ERR_NOT_MAPPED, EINVAL);
