@@ -6,6 +6,9 @@
 //!   holder's thread id (bits 0-29), `FUTEX_OWNER_DIED` (bit 30),
 //!   `FUTEX_WAITERS` (bit 31). [`UNRECOVERABLE_WORD`] once unrecoverable.
 //! - 4: state: 0 never initialised, else one of the `STATE_*` values.
+//! - 8: process id of the thread that last took the lock, for inspection
+//!   (`sync::inspect`): it survives the holder's death, when the kernel
+//!   clears the thread id from the futex word.
 //! - 24, 32: the holder's robust-list links (see `robust`): addresses in
 //!   the holder's process, meaningless elsewhere.
 //!
@@ -22,15 +25,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 
 const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub(super) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub(super) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 /// A holder id no thread can have (ids stay below 2^22): the lock can never
 /// be taken again.
-const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
+pub(super) const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
 
-const STATE_CONSISTENT: u32 = 0x4d58_0001;
-const STATE_INCONSISTENT: u32 = 0x4d58_0002;
-const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
+pub(super) const STATE_CONSISTENT: u32 = 0x4d58_0001;
+pub(super) const STATE_INCONSISTENT: u32 = 0x4d58_0002;
+pub(super) const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
 
 /// Rounds of busy-waiting before sleeping: a critical section between
 /// processes is usually shorter than the ~15 µs a futex sleep costs.
@@ -43,13 +46,19 @@ const SPINS: u32 = 200;
 pub struct SharedMutex {
     word: AtomicU32,
     state: AtomicU32,
-    reserved_a: [AtomicU64; 2],
+    holder_pid: AtomicU32,
+    reserved_a0: AtomicU32,
+    reserved_a: AtomicU64,
     prev: AtomicUsize,
     next: AtomicUsize,
     reserved_b: [AtomicU64; 3],
 }
 
 const _: () = assert!(std::mem::size_of::<SharedMutex>() == 64);
+// Offsets sync::inspect decodes.
+pub(super) const WORD_AT: usize = std::mem::offset_of!(SharedMutex, word);
+pub(super) const STATE_AT: usize = std::mem::offset_of!(SharedMutex, state);
+pub(super) const HOLDER_PID_AT: usize = std::mem::offset_of!(SharedMutex, holder_pid);
 const _: () = assert!(std::mem::offset_of!(SharedMutex, next) as isize == -robust::FUTEX_OFFSET);
 
 /// How a lock was acquired.
@@ -113,10 +122,9 @@ impl SharedMutex {
         self.word.load(Ordering::Relaxed) == 0
             && self.prev.load(Ordering::Relaxed) == 0
             && self.next.load(Ordering::Relaxed) == 0
-            && self
-                .reserved_a
-                .iter()
-                .all(|r| r.load(Ordering::Relaxed) == 0)
+            && self.holder_pid.load(Ordering::Relaxed) == 0
+            && self.reserved_a0.load(Ordering::Relaxed) == 0
+            && self.reserved_a.load(Ordering::Relaxed) == 0
             && self
                 .reserved_b
                 .iter()
@@ -198,6 +206,7 @@ impl SharedMutex {
             Err(_) => self.lock_contended(me.tid, timeout),
         };
         if got.is_ok() {
+            self.holder_pid.store(me.pid, Ordering::Relaxed);
             me.enqueue(&self.prev, &self.next);
         }
         me.clear_pending();

@@ -41,6 +41,8 @@ struct RobustHead {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Me {
     pub(crate) tid: u32,
+    /// Its process id, recorded in a mutex it holds for inspection.
+    pub(crate) pid: u32,
     head: *mut RobustHead,
 }
 
@@ -105,7 +107,11 @@ fn me_slow() -> Result<Me> {
              glibc on 64-bit Linux",
         ));
     }
-    let me = Me { tid, head };
+    let me = Me {
+        tid,
+        pid: std::process::id(),
+        head,
+    };
     ME.with(|c| c.set(Some(me)));
     Ok(me)
 }
