@@ -11,6 +11,15 @@ fn main() -> std::io::Result<()> {
     let cmd = args::Cli::command();
     let mut page = Vec::new();
     Man::new(cmd.clone()).render(&mut page)?;
+    // The command list points at pages of their own; they are sections here.
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    for name in cmd.get_subcommands().map(|s| s.get_name()).chain(["help"]) {
+        page = page.replace(
+            &format!("mapipc\\-{name}(1)"),
+            &format!("\\fBmapipc {name}\\fR"),
+        );
+    }
+    let mut page = page.into_bytes();
     // Then one section per command, its own parts as subsections, so that
     // `man mapipc` documents every option of every command.
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
