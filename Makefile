@@ -6,6 +6,7 @@ LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
 DESTDIR     ?=
 
 CARGO ?= cargo
@@ -49,11 +50,14 @@ SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-f
 
 all: lib header cli
 
-# The mapipc command (cli/, a workspace member of its own).
+# The mapipc command (cli/, a workspace member of its own) and its man
+# page, generated from the same argument definitions.
 cli: FORCE
-	@mkdir -p $(B)/bin
+	@mkdir -p $(B)/bin $(B)/man
 	$(CARGO) build --release -p mapipc-cli
 	@cmp -s target/release/mapipc $(B)/bin/mapipc || cp target/release/mapipc $(B)/bin/mapipc
+	@target/release/mapipc-gen-man $(B)/man/mapipc.1.new
+	@cmp -s $(B)/man/mapipc.1.new $(B)/man/mapipc.1 && rm $(B)/man/mapipc.1.new || mv $(B)/man/mapipc.1.new $(B)/man/mapipc.1
 
 $(B)/bin/mapipc: cli
 
@@ -164,8 +168,10 @@ demo-test: lib
 	@echo "demo: make demo runs to the end"
 
 install: lib cli
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+	           $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(B)/bin/mapipc $(DESTDIR)$(BINDIR)/mapipc
+	install -m 0644 $(B)/man/mapipc.1 $(DESTDIR)$(MANDIR)/man1/mapipc.1
 	install -m 0644 $(LIB)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.a
 	install -m 0755 $(LIB)/libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION)
 	ln -sf libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -180,7 +186,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION) \
 	      $(DESTDIR)$(INCLUDEDIR)/mapipc.h $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc \
-	      $(DESTDIR)$(BINDIR)/mapipc
+	      $(DESTDIR)$(BINDIR)/mapipc $(DESTDIR)$(MANDIR)/man1/mapipc.1
 
 # Installs into a scratch prefix and builds an example with pkg-config only,
 # both against the shared and (with --static) the static library.
@@ -196,8 +202,14 @@ install-test: lib
 	    $(abspath $(B)/install-test/usr/lib/libmapipc.a) $$(PKG_CONFIG_PATH=$$pc pkg-config --libs-only-l --static mapipc | sed 's/-lmapipc//'); \
 	  cd $(B)/install-test && ./quickstart >/dev/null && ./quickstart-static >/dev/null; \
 	  ldd ./quickstart | grep -q "$(SONAME) => $(abspath $(B)/install-test/usr/lib)/$(SONAME)"; \
-	  ./usr/bin/mapipc --version | grep -qx "mapipc $(VERSION)"
-	@echo "install: pkg-config build against the installed copy runs (shared and static)"
+	  ./usr/bin/mapipc --version | grep -qx "mapipc $(VERSION)"; \
+	  ./usr/bin/mapipc ls --json | python3 -c 'import json, sys; assert isinstance(json.load(sys.stdin), list)'; \
+	  grep -q '^\.TH mapipc 1' usr/share/man/man1/mapipc.1; \
+	  for c in LS INSPECT GC RM; do grep -q "^\.SH \"MAPIPC $$c\"" usr/share/man/man1/mapipc.1; done; \
+	  grep -q 'dry\\-run' usr/share/man/man1/mapipc.1
+	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed"
+	@$(MAKE) --no-print-directory -s uninstall PREFIX=$(abspath $(B)/install-test/usr)
+	@left=$$(find $(B)/install-test/usr -type f -o -type l); [ -z "$$left" ] || { echo "uninstall left: $$left"; exit 1; }
 	@rm -rf $(B)/install-test
 
 clean:

@@ -14,6 +14,7 @@
 //! must not trust them (another process may have written anything there)
 //! and builds on `sync` and `region` only.
 
+pub mod inspect;
 mod layout;
 mod peer;
 mod side;
@@ -26,6 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::region::registry::{self, Need};
 use crate::region::Region;
 use crate::sync::futex::{self, Deadline, Scope, Timeout};
+pub use inspect::{inspect, ChannelState};
 pub use layout::HEADER;
 use layout::{Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE};
 use side::Token;

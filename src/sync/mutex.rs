@@ -9,6 +9,9 @@
 //! - 8: the holder's PID namespace (inode number of /proc/PID/ns/pid, u32),
 //!   0 when free: thread ids of different namespaces may be equal, so a
 //!   thread is the holder only if both the id and the namespace match.
+//! - 12: process id of the thread that last took the lock, for inspection
+//!   (`sync::inspect`): it survives the holder's death, when the kernel
+//!   clears the thread id from the futex word.
 //! - 24, 32: the holder's robust-list links (see `robust`): addresses in
 //!   the holder's process, meaningless elsewhere.
 //!
@@ -25,15 +28,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 
 const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub(super) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub(super) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 /// A holder id no thread can have (ids stay below 2^22): the lock can never
 /// be taken again.
-const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
+pub(super) const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
 
-const STATE_CONSISTENT: u32 = 0x4d58_0001;
-const STATE_INCONSISTENT: u32 = 0x4d58_0002;
-const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
+pub(super) const STATE_CONSISTENT: u32 = 0x4d58_0001;
+pub(super) const STATE_INCONSISTENT: u32 = 0x4d58_0002;
+pub(super) const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
 
 /// Rounds of busy-waiting before sleeping: a critical section between
 /// processes is usually shorter than the ~15 µs a futex sleep costs.
@@ -50,13 +53,18 @@ pub struct SharedMutex {
     word: AtomicU32,
     state: AtomicU32,
     holder_ns: AtomicU32,
-    reserved_a: [AtomicU32; 3],
+    holder_pid: AtomicU32,
+    reserved_a: [AtomicU32; 2],
     prev: AtomicUsize,
     next: AtomicUsize,
     reserved_b: [AtomicU64; 3],
 }
 
 const _: () = assert!(std::mem::size_of::<SharedMutex>() == 64);
+// Offsets sync::inspect decodes.
+pub(super) const WORD_AT: usize = std::mem::offset_of!(SharedMutex, word);
+pub(super) const STATE_AT: usize = std::mem::offset_of!(SharedMutex, state);
+pub(super) const HOLDER_PID_AT: usize = std::mem::offset_of!(SharedMutex, holder_pid);
 const _: () = assert!(std::mem::offset_of!(SharedMutex, next) as isize == -robust::FUTEX_OFFSET);
 
 /// How a lock was acquired.
@@ -121,6 +129,7 @@ impl SharedMutex {
             && self.holder_ns.load(Ordering::Relaxed) == 0
             && self.prev.load(Ordering::Relaxed) == 0
             && self.next.load(Ordering::Relaxed) == 0
+            && self.holder_pid.load(Ordering::Relaxed) == 0
             && self
                 .reserved_a
                 .iter()
@@ -207,6 +216,7 @@ impl SharedMutex {
         };
         if got.is_ok() {
             self.holder_ns.store(robust::ns(), Ordering::Relaxed);
+            self.holder_pid.store(me.pid, Ordering::Relaxed);
             me.enqueue(&self.prev, &self.next);
             me.note_held(self.addr());
         }

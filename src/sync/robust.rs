@@ -44,6 +44,8 @@ pub(crate) struct Me {
     /// The thread id as the thread's own PID namespace numbers it (as the
     /// kernel writes it into futex words).
     pub(crate) tid: u32,
+    /// Its process id, recorded in a mutex it holds for inspection.
+    pub(crate) pid: u32,
     head: *mut RobustHead,
 }
 
@@ -252,7 +254,11 @@ fn me_slow() -> Result<Me> {
         })?;
     MY_NS.store(pid_namespace(), Ordering::Relaxed);
     HELD.with(|h| h.set(held));
-    let me = Me { tid, head };
+    let me = Me {
+        tid,
+        pid: std::process::id(),
+        head,
+    };
     ME.with(|c| c.set(Some(me)));
     Ok(me)
 }

@@ -190,3 +190,18 @@ pub fn file_size(path: &Path, inode: u64) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     (meta.ino() == inode).then_some(meta.len())
 }
+
+/// The little-endian u32 at `bytes[at..at + 4]` (panics past the end: the
+/// callers bound `at` first).
+pub(crate) fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// The little-endian u64 at `bytes[at..at + 8]`.
+pub(crate) fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
