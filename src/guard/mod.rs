@@ -78,6 +78,8 @@ pub(crate) fn protect(mut region: Region, fd: &OwnedFd, offset: u64) -> Result<R
         end: start + info.map_len(),
         prot,
         fd: dup,
+        fd_dev: st.st_dev,
+        fd_ino: st.st_ino,
         offset,
         ino,
         dev_major,

@@ -10,7 +10,9 @@
 //! a truncation (a fault on a page at or past the file's end now, `fstat`)
 //! from any other SIGBUS (I/O error, no space to fill a hole, a mapping
 //! that is no longer ours), and the file's identity (device, inode, offset)
-//! to check that the faulting range is still the guarded mapping.
+//! to check that the faulting range is still the guarded mapping. The
+//! descriptor is trusted only while `fstat` names the file it was opened
+//! on: a program may close its number and reuse it for something else.
 //!
 //! A truncation replaces every page of the region past the file's end at
 //! once with one private zero mapping (`zero_from .. end`): one VMA however
@@ -35,6 +37,10 @@ struct Slot {
     prot: AtomicU32,
     /// A descriptor of the file (owned by the slot, closed by `free`).
     fd: AtomicI32,
+    /// What `fstat` said that descriptor was: the program may close the
+    /// number behind mapipc's back and reuse it for another file.
+    fd_dev: AtomicU64,
+    fd_ino: AtomicU64,
     /// File offset of `start`.
     offset: AtomicU64,
     /// The file's identity, to recognise its mapping.
@@ -58,6 +64,8 @@ const EMPTY: Slot = Slot {
     end: AtomicUsize::new(0),
     prot: AtomicU32::new(0),
     fd: AtomicI32::new(-1),
+    fd_dev: AtomicU64::new(0),
+    fd_ino: AtomicU64::new(0),
     offset: AtomicU64::new(0),
     ino: AtomicU64::new(0),
     dev_major: AtomicU32::new(0),
@@ -101,6 +109,9 @@ pub(crate) struct Guarded {
     pub(crate) prot: i32,
     /// Owned by the slot from now on.
     pub(crate) fd: i32,
+    /// `fstat`'s device and inode of `fd`.
+    pub(crate) fd_dev: u64,
+    pub(crate) fd_ino: u64,
     pub(crate) offset: u64,
     pub(crate) ino: u64,
     pub(crate) dev_major: u32,
@@ -123,6 +134,8 @@ pub(crate) fn register(g: &Guarded) -> Option<SlotId> {
         slot.end.store(g.end, Ordering::Relaxed);
         slot.prot.store(g.prot as u32, Ordering::Relaxed);
         slot.fd.store(g.fd, Ordering::Relaxed);
+        slot.fd_dev.store(g.fd_dev, Ordering::Relaxed);
+        slot.fd_ino.store(g.fd_ino, Ordering::Relaxed);
         slot.offset.store(g.offset, Ordering::Relaxed);
         slot.ino.store(g.ino, Ordering::Relaxed);
         slot.dev_major.store(g.dev_major, Ordering::Relaxed);
@@ -158,23 +171,33 @@ pub(crate) fn free(id: SlotId) {
         SLOTS_WITH_LOSS.fetch_sub(1, Ordering::AcqRel);
     }
     let fd = slot.fd.swap(-1, Ordering::AcqRel);
-    if fd >= 0 {
-        // SAFETY: the slot owned this descriptor; nothing uses it any more
-        // (disabled, no handler inside).
+    // A number the program closed and reused is not ours to close.
+    if fd >= 0 && file_size(slot, fd).is_some() {
+        // SAFETY: the slot owned this descriptor and it is still the same
+        // file; nothing uses it any more (disabled, no handler inside).
         unsafe { libc::close(fd) };
     }
     slot.state.store(FREE, Ordering::Release);
 }
 
 /// The guarded range's vanished part, `[zero_from, end)` (empty if none),
-/// and the slot's descriptor (for messages).
+/// and the slot's descriptor (for messages; -1 if no longer its own).
 pub(crate) fn lost(id: SlotId) -> (usize, usize, i32) {
     let slot = &TABLE[id.0 as usize];
     (
         slot.zero_from.load(Ordering::Acquire),
         slot.end.load(Ordering::Relaxed),
-        slot.fd.load(Ordering::Relaxed),
+        own_fd(slot),
     )
+}
+
+/// The slot's descriptor, or -1 if the program closed or reused its number.
+fn own_fd(slot: &Slot) -> i32 {
+    let fd = slot.fd.load(Ordering::Relaxed);
+    match file_size(slot, fd) {
+        Some(_) => fd,
+        None => -1,
+    }
 }
 
 /// Whether no live guarded region has replaced pages (one relaxed load).
@@ -195,7 +218,7 @@ pub(crate) fn first_lost(lo: usize, hi: usize) -> Option<(usize, i32)> {
         let zero_from = slot.zero_from.load(Ordering::Acquire);
         let end = slot.end.load(Ordering::Relaxed);
         if lo < end && hi > zero_from && zero_from < end {
-            return Some((lo.max(zero_from), slot.fd.load(Ordering::Relaxed)));
+            return Some((lo.max(zero_from), own_fd(slot)));
         }
     }
     None
@@ -235,7 +258,7 @@ fn absorb_in(slot: &Slot, addr: usize) -> bool {
     let end = slot.end.load(Ordering::Relaxed);
     let gran = slot.gran.load(Ordering::Relaxed);
     let offset = slot.offset.load(Ordering::Relaxed);
-    let size = match file_size(slot.fd.load(Ordering::Relaxed)) {
+    let size = match file_size(slot, slot.fd.load(Ordering::Relaxed)) {
         Some(size) => size,
         None => return false,
     };
@@ -279,9 +302,10 @@ fn absorb_in(slot: &Slot, addr: usize) -> bool {
     done
 }
 
-/// The file's size now, by `fstat` on the slot's descriptor (a raw system
-/// call: async-signal-safe, no interceptor).
-fn file_size(fd: i32) -> Option<u64> {
+/// The file's size now, by `fstat` on the slot's descriptor `fd` (a raw
+/// system call: async-signal-safe, no interceptor). None if that number no
+/// longer names the slot's file (closed, or reused by the program).
+fn file_size(slot: &Slot, fd: i32) -> Option<u64> {
     if fd < 0 {
         return None;
     }
@@ -292,7 +316,10 @@ fn file_size(fd: i32) -> Option<u64> {
         return None;
     }
     // SAFETY: fstat succeeded and filled st.
-    Some(unsafe { st.assume_init() }.st_size.max(0) as u64)
+    let st = unsafe { st.assume_init() };
+    let same = st.st_dev == slot.fd_dev.load(Ordering::Relaxed)
+        && st.st_ino == slot.fd_ino.load(Ordering::Relaxed);
+    same.then_some(st.st_size.max(0) as u64)
 }
 
 /// Whether `[from, to)` is still mapped from the slot's file at the
