@@ -1,0 +1,126 @@
+/* Temporary objects against what review found: a descriptor handed out by
+ * mapipc_region_fd or mapipc_send_region must not carry the user lock (the
+ * last mapipc_unmap removes the object whoever still holds one); a lookup
+ * that waited out a remover finds the object that replaced the removed one;
+ * the last user of an object opened through a symbolic link removes the
+ * object, never the link. */
+#include <stdint.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include "lifecycle_util.h"
+
+#define RWCT (MAPIPC_READ | MAPIPC_WRITE | MAPIPC_CREATE | MAPIPC_TEMPORARY)
+
+static void remove_if_left(const char *path) {
+    if (shm_exists(path)) {
+        fprintf(stderr, "  %s was left behind\n", path);
+        unlink(path);
+    }
+}
+
+/* region_fd of the creator's and of a joiner's region, and the descriptor
+ * send_region passed: none keeps the object once no region maps it. */
+static void handed_out_descriptors_are_no_users(void) {
+    char name[128], path[160];
+    life_name(name, sizeof name, path, sizeof path, "fd");
+    int fds = check_count_fds();
+    void *created = NULL, *joined = NULL;
+    CHECK_OK(mapipc_shm_open_name(name, 4096, RWCT, &created));
+    CHECK_OK(mapipc_shm_open_name(name, 0, MAPIPC_READ | MAPIPC_WRITE, &joined));
+    int from_creator = -1, from_joiner = -1;
+    CHECK_OK(mapipc_region_fd(created, &from_creator));
+    CHECK_OK(mapipc_region_fd(joined, &from_joiner));
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    CHECK_OK(mapipc_send_region(sv[0], created, -1));
+    CHECK_OK(mapipc_unmap(joined));
+    CHECK(shm_exists(path));
+    CHECK_OK(mapipc_unmap(created));
+    CHECK(!shm_exists(path));
+    /* The descriptors still reach the object's memory. */
+    CHECK(from_creator >= 0 && from_joiner >= 0);
+    struct stat st;
+    CHECK(fstat(from_joiner, &st) == 0 && st.st_size == 4096 && st.st_nlink == 0);
+    close(from_creator);
+    close(from_joiner);
+    close(sv[0]);
+    close(sv[1]); /* closes the descriptor in flight */
+    CHECK(check_count_fds() == fds);
+    remove_if_left(path);
+}
+
+/* Whether /proc/locks shows a blocked request on inode `ino`. */
+static int lock_waiter_on(ino_t ino) {
+    FILE *f = fopen("/proc/locks", "r");
+    REQUIRE(f != NULL);
+    char line[256], needle[64];
+    snprintf(needle, sizeof needle, ":%lu ", (unsigned long)ino);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, "->") && strstr(line, needle);
+    fclose(f);
+    return found;
+}
+
+/* A lookup finds a stale object being removed (this test holds the
+ * remover's write lock) and waits; meanwhile the object goes and a live
+ * one takes its name. The lookup must map the new object, not report
+ * NOT_FOUND. */
+static void lookup_after_a_remover_finds_the_new_object(void) {
+    char name[128], path[160];
+    life_name(name, sizeof name, path, sizeof path, "replaced");
+    int old = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    REQUIRE(old >= 0 && fchmod(old, 01600) == 0 && ftruncate(old, 4096) == 0);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    REQUIRE(fcntl(old, F_OFD_SETLK, &fl) == 0);
+    struct stat st;
+    REQUIRE(fstat(old, &st) == 0);
+    const uint64_t cookie = 0x1eafcafe;
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(old); /* else this process would hold the remover's lock too */
+        void *p = NULL;
+        mapipc_status s = mapipc_shm_open_name(name, 0, MAPIPC_READ, &p);
+        if (s != MAPIPC_OK) {
+            fprintf(stderr, "  lookup: %s (%s)\n", mapipc_status_name(s), mapipc_last_error());
+            _exit(1);
+        }
+        _exit(*(volatile uint64_t *)p == cookie ? 0 : 2);
+    }
+    while (!lock_waiter_on(st.st_ino)) sched_yield();
+    REQUIRE(unlink(path) == 0);
+    void *fresh = NULL;
+    CHECK_OK(mapipc_shm_open_name(name, 4096, RWCT, &fresh));
+    if (fresh) *(volatile uint64_t *)fresh = cookie;
+    close(old); /* the remover is done */
+    CHECK(check_wait(pid) == 0);
+    if (fresh) CHECK_OK(mapipc_unmap(fresh));
+    CHECK(!shm_exists(path));
+    remove_if_left(path);
+}
+
+/* The last user opened the temporary file through a symbolic link: the
+ * file goes, the link stays. */
+static void last_user_through_a_link_removes_the_object(void) {
+    void *created = NULL, *linked = NULL;
+    CHECK_OK(mapipc_map_file("real", 0, 4096, RWCT, &created));
+    REQUIRE(symlink("real", "link") == 0);
+    CHECK_OK(mapipc_map_file("link", 0, 0, MAPIPC_READ, &linked));
+    CHECK_OK(mapipc_unmap(created));
+    CHECK(shm_exists("real"));
+    CHECK_OK(mapipc_unmap(linked));
+    struct stat st;
+    CHECK(lstat("link", &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat("real", &st) != 0 && errno == ENOENT);
+    unlink("link");
+    unlink("real");
+}
+
+int main(void) {
+    RUN(handed_out_descriptors_are_no_users);
+    RUN(lookup_after_a_remover_finds_the_new_object);
+    RUN(last_user_through_a_link_removes_the_object);
+    return check_done();
+}
