@@ -3,7 +3,8 @@
  * last mapipc_unmap removes the object whoever still holds one); a lookup
  * that waited out a remover finds the object that replaced the removed one;
  * the last user of an object opened through a symbolic link removes the
- * object, never the link. */
+ * object, never the link; mapipc_gc leaves links, FIFOs and directories in
+ * /dev/shm alone. */
 #include <stdint.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -118,9 +119,50 @@ static void last_user_through_a_link_removes_the_object(void) {
     unlink("real");
 }
 
+/* What another user could plant in /dev/shm: a link to a stale marked
+ * file elsewhere, a marked FIFO, a marked directory. mapipc_gc follows,
+ * opens for long and removes none of them; a stale marked file of its own
+ * next to them goes. */
+static void gc_leaves_planted_entries_alone(void) {
+    char name[128], stale[160], link[160], fifo[160], dir[160];
+    life_name(name, sizeof name, stale, sizeof stale, "stale");
+    life_name(name, sizeof name, link, sizeof link, "link");
+    life_name(name, sizeof name, fifo, sizeof fifo, "fifo");
+    life_name(name, sizeof name, dir, sizeof dir, "dir");
+    char target[4096];
+    REQUIRE(getcwd(target, sizeof target - 16) != NULL);
+    strcat(target, "/target");
+    int fd = open("target", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0 && fchmod(fd, 01600) == 0);
+    close(fd);
+    fd = open(stale, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0 && fchmod(fd, 01600) == 0);
+    close(fd);
+    REQUIRE(symlink(target, link) == 0);
+    REQUIRE(mkfifo(fifo, 0600) == 0 && chmod(fifo, 01600) == 0);
+    REQUIRE(mkdir(dir, 0700) == 0 && chmod(dir, 01700) == 0);
+    int fds = check_count_fds();
+    size_t removed = 99;
+    CHECK_OK(mapipc_gc(&removed));
+    CHECK(removed >= 1);
+    CHECK(check_count_fds() == fds);
+    struct stat st;
+    CHECK(lstat(stale, &st) != 0 && errno == ENOENT);
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(target, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    CHECK(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode));
+    unlink(stale);
+    unlink(link);
+    unlink(fifo);
+    rmdir(dir);
+    unlink("target");
+}
+
 int main(void) {
     RUN(handed_out_descriptors_are_no_users);
     RUN(lookup_after_a_remover_finds_the_new_object);
     RUN(last_user_through_a_link_removes_the_object);
+    RUN(gc_leaves_planted_entries_alone);
     return check_done();
 }
