@@ -2,12 +2,16 @@
  * mapipc_region_fd or mapipc_send_region must not carry the user lock (the
  * last mapipc_unmap removes the object whoever still holds one); a lookup
  * that waited out a remover finds the object that replaced the removed one;
+ * a lookup that loses the removal of a stale object to another remover
+ * looks again instead of calling it stuck;
  * the last user of an object opened through a symbolic link removes the
  * object, never the link; mapipc_gc leaves links, FIFOs and directories in
  * /dev/shm alone. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include "lifecycle_util.h"
 
@@ -119,6 +123,53 @@ static void last_user_through_a_link_removes_the_object(void) {
     unlink("real");
 }
 
+/* This program's fcntl, which mapipc's calls reach too: it plays another
+ * remover at exact points. Armed with a path, it takes the write lock on
+ * that object just before mapipc tries to (so mapipc loses), and at
+ * mapipc's next probe it finishes: unlinks the object and lets go. */
+static const char *rival_path;
+static int rival_fd = -1, rival_done;
+
+static void rival_step(int cmd, const struct flock *fl) {
+    if (rival_path == NULL) return;
+    if (rival_fd < 0 && cmd == F_OFD_SETLK && fl->l_type == F_WRLCK) {
+        rival_fd = open(rival_path, O_RDWR | O_CLOEXEC);
+        struct flock w = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        REQUIRE(rival_fd >= 0 && syscall(SYS_fcntl, rival_fd, F_OFD_SETLK, &w) == 0);
+    } else if (rival_fd >= 0 && cmd == F_OFD_GETLK) {
+        REQUIRE(unlink(rival_path) == 0);
+        close(rival_fd);
+        rival_fd = -1;
+        rival_path = NULL;
+        rival_done = 1;
+    }
+}
+
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (cmd == F_OFD_SETLK || cmd == F_OFD_GETLK) rival_step(cmd, arg);
+    return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+static void losing_a_removal_is_not_stuck(void) {
+    char name[128], path[160];
+    life_name(name, sizeof name, path, sizeof path, "rival");
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0 && fchmod(fd, 01600) == 0 && ftruncate(fd, 4096) == 0);
+    close(fd); /* stale: marked, nobody's lock */
+    rival_path = path;
+    void *p = NULL;
+    CHECK_OK(mapipc_shm_open_name(name, 4096, RWCT, &p));
+    CHECK(rival_done);
+    rival_path = NULL;
+    if (p) CHECK_OK(mapipc_unmap(p));
+    CHECK(!shm_exists(path));
+    remove_if_left(path);
+}
+
 /* What another user could plant in /dev/shm: a link to a stale marked
  * file elsewhere, a marked FIFO, a marked directory. mapipc_gc follows,
  * opens for long and removes none of them; a stale marked file of its own
@@ -162,6 +213,7 @@ static void gc_leaves_planted_entries_alone(void) {
 int main(void) {
     RUN(handed_out_descriptors_are_no_users);
     RUN(lookup_after_a_remover_finds_the_new_object);
+    RUN(losing_a_removal_is_not_stuck);
     RUN(last_user_through_a_link_removes_the_object);
     RUN(gc_leaves_planted_entries_alone);
     return check_done();

@@ -124,7 +124,7 @@ impl Drop for User {
         drop(self.fd.take());
         if let Ok(fresh) = fresh {
             if sys::fstat(&fresh).is_ok_and(|st| id_of(&st) == self.id) {
-                remove_locked(&fresh, &self.path, self.id);
+                let _ = remove_locked(&fresh, &self.path, self.id);
             }
         }
     }
@@ -132,21 +132,33 @@ impl Drop for User {
 
 /// Removes `path` if nobody uses the object `fd` describes (a write lock is
 /// granted only then, and keeps joiners out while it is held) and the path
-/// still names it (not through a link). The lock goes with `fd`.
-fn remove_locked(fd: &OwnedFd, path: &CStr, id: Id) -> bool {
-    if lock::try_write(fd.as_fd()).is_err() || entry_at(path) != Some(id) {
-        return false;
+/// still names it (not through a link). The lock goes with `fd`. The
+/// errno of a failure: `EAGAIN` (a lock is held), `ESTALE` (the path names
+/// something else now), or `unlink`'s.
+fn remove_locked(fd: &OwnedFd, path: &CStr, id: Id) -> std::result::Result<(), i32> {
+    lock::try_write(fd.as_fd())?;
+    if entry_at(path) != Some(id) {
+        return Err(libc::ESTALE);
     }
     // SAFETY: path is NUL-terminated.
-    unsafe { libc::unlink(path.as_ptr()) == 0 }
+    if unsafe { libc::unlink(path.as_ptr()) } < 0 {
+        return Err(errno::errno().0);
+    }
+    Ok(())
 }
 
-/// Removes the stale temporary object `id` at `path`; false if it is in
-/// use, gone, or cannot be removed by this process.
-fn remove_if_stale(path: &CStr, id: Id) -> bool {
-    match sys::open(path, REMOVER_OPEN, 0) {
-        Ok(fd) => sys::fstat(&fd).is_ok_and(|st| id_of(&st) == id) && remove_locked(&fd, path, id),
-        Err(_) => false,
+/// Removes the stale temporary object `id` at `path`. Only a refusal of
+/// this process's rights is `Stuck`: a lock held or a name changed means
+/// another process is at work, and the lookup looks again.
+fn remove_if_stale(path: &CStr, id: Id) -> Join {
+    let done = sys::open(path, REMOVER_OPEN, 0).and_then(|fd| match sys::fstat(&fd) {
+        Ok(st) if id_of(&st) == id => remove_locked(&fd, path, id),
+        _ => Err(libc::ESTALE),
+    });
+    match done {
+        // ELOOP: a link that leads nowhere this process may unlink.
+        Err(libc::EACCES | libc::EPERM | libc::EROFS | libc::ELOOP) => Join::Stuck,
+        _ => Join::Absent,
     }
 }
 
@@ -175,11 +187,7 @@ pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> 
     }
     let id = id_of(&st);
     match lock::probe(fd.as_fd())? {
-        None if remove_if_stale(&removal_path(path, id), id) => return Ok(Join::Absent),
-        None if id_at(path) == Some(id) && lock::probe(fd.as_fd())?.is_none() => {
-            return Ok(Join::Stuck)
-        }
-        None => return Ok(Join::Absent),
+        None => return Ok(remove_if_stale(&removal_path(path, id), id)),
         // A remover holds it: wait until it is done (it holds the lock for
         // a stat and an unlink), then look again.
         Some(ty) if ty == libc::F_WRLCK as libc::c_short => {
