@@ -62,5 +62,5 @@ fn stale_here(path: &CString, dry_run: bool) -> bool {
     if dry_run {
         return lock::probe(fd.as_fd()).is_ok_and(|held| held.is_none());
     }
-    remove_locked(&fd, path, id_of(&st))
+    remove_locked(&fd, path, id_of(&st)).is_ok()
 }

@@ -13,8 +13,10 @@
 mod collect;
 mod lock;
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 
 use crate::error::{Error, Result};
 use crate::region::Kept;
@@ -67,6 +69,41 @@ fn id_at(path: &CStr) -> Option<Id> {
     sys::stat(path).ok().map(|st| id_of(&st))
 }
 
+/// What the last component of `path` itself is (a symbolic link is not
+/// followed): what unlinking `path` would remove.
+fn entry_at(path: &CStr) -> Option<Id> {
+    let m = std::fs::symlink_metadata(OsStr::from_bytes(path.to_bytes())).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// The path that names object `id` itself, for its remover: `path`, or
+/// where `path` leads if its last component is a symbolic link (a remover
+/// unlinks only the object's own name, never a link to it).
+fn removal_path(path: &CStr, id: Id) -> CString {
+    if entry_at(path) == Some(id) {
+        return path.to_owned();
+    }
+    std::fs::canonicalize(OsStr::from_bytes(path.to_bytes()))
+        .ok()
+        .and_then(|p| CString::new(p.into_os_string().into_vec()).ok())
+        .filter(|p| entry_at(p) == Some(id))
+        .unwrap_or_else(|| path.to_owned())
+}
+
+/// A second open file description of the object open as `fd`, for a
+/// user's lock: the object's own descriptor, which `mapipc_region_fd` and
+/// `mapipc_send_region` hand out, must not carry the lock to others.
+fn lock_description(fd: &OwnedFd) -> std::result::Result<OwnedFd, i32> {
+    let link =
+        CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| libc::EINVAL)?;
+    sys::open(&link, libc::O_RDONLY | libc::O_NOCTTY, 0)
+}
+
+/// Open flags of a remover's own description: never through a link, never
+/// waiting (a FIFO put in the object's place), never a terminal.
+const REMOVER_OPEN: libc::c_int =
+    libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOFOLLOW;
+
 /// One process's use of a temporary object: its locked descriptor. Dropped
 /// after the region's mapping goes; then, if no user is left, the object is
 /// removed at once.
@@ -83,15 +120,11 @@ impl Drop for User {
     fn drop(&mut self) {
         // Open a second description before letting ours go: if the path no
         // longer names our object, it is not ours to remove.
-        let fresh = sys::open(
-            &self.path,
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY,
-            0,
-        );
+        let fresh = sys::open(&self.path, REMOVER_OPEN, 0);
         drop(self.fd.take());
         if let Ok(fresh) = fresh {
             if sys::fstat(&fresh).is_ok_and(|st| id_of(&st) == self.id) {
-                remove_locked(&fresh, &self.path, self.id);
+                let _ = remove_locked(&fresh, &self.path, self.id);
             }
         }
     }
@@ -99,21 +132,33 @@ impl Drop for User {
 
 /// Removes `path` if nobody uses the object `fd` describes (a write lock is
 /// granted only then, and keeps joiners out while it is held) and the path
-/// still names it. The lock goes with `fd`.
-fn remove_locked(fd: &OwnedFd, path: &CStr, id: Id) -> bool {
-    if lock::try_write(fd.as_fd()).is_err() || id_at(path) != Some(id) {
-        return false;
+/// still names it (not through a link). The lock goes with `fd`. The
+/// errno of a failure: `EAGAIN` (a lock is held), `ESTALE` (the path names
+/// something else now), or `unlink`'s.
+fn remove_locked(fd: &OwnedFd, path: &CStr, id: Id) -> std::result::Result<(), i32> {
+    lock::try_write(fd.as_fd())?;
+    if entry_at(path) != Some(id) {
+        return Err(libc::ESTALE);
     }
     // SAFETY: path is NUL-terminated.
-    unsafe { libc::unlink(path.as_ptr()) == 0 }
+    if unsafe { libc::unlink(path.as_ptr()) } < 0 {
+        return Err(errno::errno().0);
+    }
+    Ok(())
 }
 
-/// Removes the stale temporary object `id` at `path`; false if it is in
-/// use, gone, or cannot be removed by this process.
-fn remove_if_stale(path: &CStr, id: Id) -> bool {
-    match sys::open(path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY, 0) {
-        Ok(fd) => sys::fstat(&fd).is_ok_and(|st| id_of(&st) == id) && remove_locked(&fd, path, id),
-        Err(_) => false,
+/// Removes the stale temporary object `id` at `path`. Only a refusal of
+/// this process's rights is `Stuck`: a lock held or a name changed means
+/// another process is at work, and the lookup looks again.
+fn remove_if_stale(path: &CStr, id: Id) -> Join {
+    let done = sys::open(path, REMOVER_OPEN, 0).and_then(|fd| match sys::fstat(&fd) {
+        Ok(st) if id_of(&st) == id => remove_locked(&fd, path, id),
+        _ => Err(libc::ESTALE),
+    });
+    match done {
+        // ELOOP: a link that leads nowhere this process may unlink.
+        Err(libc::EACCES | libc::EPERM | libc::EROFS | libc::ELOOP) => Join::Stuck,
+        _ => Join::Absent,
     }
 }
 
@@ -142,11 +187,7 @@ pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> 
     }
     let id = id_of(&st);
     match lock::probe(fd.as_fd())? {
-        None if remove_if_stale(path, id) => return Ok(Join::Absent),
-        None if id_at(path) == Some(id) && lock::probe(fd.as_fd())?.is_none() => {
-            return Ok(Join::Stuck)
-        }
-        None => return Ok(Join::Absent),
+        None => return Ok(remove_if_stale(&removal_path(path, id), id)),
         // A remover holds it: wait until it is done (it holds the lock for
         // a stat and an unlink), then look again.
         Some(ty) if ty == libc::F_WRLCK as libc::c_short => {
@@ -155,16 +196,14 @@ pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> 
         }
         Some(_) => {}
     }
-    let own = fd
-        .try_clone()
-        .map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE))?;
+    let own = lock_description(fd)?;
     lock::wait_read(own.as_fd())?;
     if id_at(path) != Some(id) {
         return Ok(Join::Absent);
     }
     Ok(Join::Joined(User {
         fd: Some(own),
-        path: path.to_owned(),
+        path: removal_path(path, id),
         id,
     }))
 }
@@ -175,6 +214,8 @@ pub(crate) fn join(fd: &OwnedFd, path: &CStr) -> std::result::Result<Join, i32> 
 #[derive(Debug)]
 pub(crate) struct Unnamed {
     fd: OwnedFd,
+    /// The creator's user lock, on a description of its own.
+    lock: Option<OwnedFd>,
     id: Id,
     /// The hidden name it has where `O_TMPFILE` is not supported.
     hidden: Option<CString>,
@@ -189,6 +230,7 @@ impl Unnamed {
         let mut unnamed = match sys::open(&dir, libc::O_TMPFILE | rw, 0o600) {
             Ok(fd) => Unnamed {
                 fd,
+                lock: None,
                 id: (0, 0),
                 hidden: None,
             },
@@ -197,6 +239,7 @@ impl Unnamed {
                 let fd = sys::open(&hidden, libc::O_CREAT | libc::O_EXCL | rw, 0o600)?;
                 Unnamed {
                     fd,
+                    lock: None,
                     id: (0, 0),
                     hidden: Some(hidden),
                 }
@@ -209,8 +252,12 @@ impl Unnamed {
             Some(m) => m as libc::mode_t,
             None => st.st_mode & 0o777,
         };
+        // Locked before it is marked: a hidden name is visible to
+        // `mapipc_gc`, which must never see it marked and unlocked.
+        let lock = lock_description(&unnamed.fd)?;
+        lock::try_read(lock.as_fd())?;
+        unnamed.lock = Some(lock);
         sys::fchmod(&unnamed.fd, bits | libc::S_ISVTX)?;
-        lock::try_read(unnamed.fd.as_fd())?;
         Ok(unnamed)
     }
 
@@ -222,17 +269,12 @@ impl Unnamed {
     /// Names it `path`, atomically and only if `path` is free (`EEXIST`
     /// otherwise, with the object handed back to try again); the creator
     /// is then its first user.
-    pub(crate) fn publish(self, path: &CStr) -> std::result::Result<User, (Unnamed, i32)> {
-        // Everything that can fail comes before the name is given.
-        let own = match self.fd.try_clone() {
-            Ok(fd) => fd,
-            Err(e) => return Err((self, e.raw_os_error().unwrap_or(libc::EMFILE))),
-        };
+    pub(crate) fn publish(mut self, path: &CStr) -> std::result::Result<User, (Unnamed, i32)> {
         if let Err(e) = self.link(path) {
             return Err((self, e));
         }
         Ok(User {
-            fd: Some(own),
+            fd: self.lock.take(),
             path: path.to_owned(),
             id: self.id,
         })

@@ -176,6 +176,12 @@ fn map_opened(
 ) -> Result<Region> {
     let size = regular_file_size(req, fd)?;
     let kind = check(fd)?;
+    // Seals bind only from when `check` read them: whoever else holds the
+    // object may have shrunk it and then sealed it since. Read it again.
+    let size = match kind {
+        Kind::Shmem => regular_file_size(req, fd)?,
+        Kind::File => size,
+    };
     let length = length_within(req, size)?;
     // Cannot fail: checked in Request::new, or length reaches only to `size`.
     let end = req.end(length).unwrap_or(i64::MAX);

@@ -101,9 +101,10 @@ pub(crate) fn open_named(
             Err(e) => return Err(fail(e)),
         };
         let user = match lifecycle::join(&fd, path).map_err(&fail)? {
-            Join::Absent if creating => continue,
-            Join::Absent | Join::Stuck if !creating => return Err(fail(libc::ENOENT)),
-            Join::Absent | Join::Stuck => return Err(stuck(path)),
+            // Removed, or replaced while this lookup waited: look again.
+            Join::Absent => continue,
+            Join::Stuck if !creating => return Err(fail(libc::ENOENT)),
+            Join::Stuck => return Err(stuck(path)),
             _ if opts.create == Create::Exclusive => return Err(fail(libc::EEXIST)),
             Join::Permanent => None,
             Join::Joined(user) => Some(user),

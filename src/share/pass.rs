@@ -181,15 +181,24 @@ fn send_once(
 }
 
 /// Control-message room for [`MAX_FDS`] descriptors (a 16-byte header
-/// and their ints), aligned for `cmsghdr`.
+/// and their ints), after what a receiver may have asked the kernel to add
+/// to every message before them: credentials (`SO_PASSCRED`, 32 bytes), a
+/// pidfd (`SO_PASSPIDFD`, 24) and a security label (`SO_PASSSEC`).
+const CONTROL_LEN: usize = 16 + MAX_FDS * std::mem::size_of::<RawFd>() + 32 + 24 + 256;
+
+/// Control-message room, aligned for `cmsghdr`.
 #[repr(C, align(8))]
-struct Control([u8; 16 + MAX_FDS * std::mem::size_of::<RawFd>()]);
+struct Control([u8; CONTROL_LEN]);
 
 impl Control {
     fn new() -> Control {
-        Control([0; 16 + MAX_FDS * std::mem::size_of::<RawFd>()])
+        Control([0; CONTROL_LEN])
     }
 }
+
+/// `SCM_PIDFD` (Linux 6.5): a pidfd of the sender, installed in this
+/// process with every message when the receiver set `SO_PASSPIDFD`.
+const SCM_PIDFD: libc::c_int = 4;
 
 /// Receives one region message from `sock` and maps the same bytes of the
 /// same object with `opts` (checked by the caller before this call).
@@ -339,7 +348,8 @@ fn recv_once(
     })
 }
 
-/// Owns every descriptor of every `SCM_RIGHTS` control message in `msg`.
+/// Owns every descriptor of every `SCM_RIGHTS` control message in `msg`;
+/// closes a pidfd (`SCM_PIDFD`) that came too.
 fn take_fds(msg: &libc::msghdr, fds: &mut Vec<OwnedFd>) {
     // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR walk only the
     // msg_controllen bytes the kernel wrote, and each header's data holds
@@ -348,11 +358,16 @@ fn take_fds(msg: &libc::msghdr, fds: &mut Vec<OwnedFd>) {
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(msg);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+            let ty = (*cmsg).cmsg_type;
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (ty == libc::SCM_RIGHTS || ty == SCM_PIDFD)
+            {
                 let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
                 let bytes = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
                 for i in 0..bytes / std::mem::size_of::<RawFd>() {
-                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                    let fd = OwnedFd::from_raw_fd(data.add(i).read_unaligned());
+                    if ty == libc::SCM_RIGHTS {
+                        fds.push(fd);
+                    }
                 }
             }
             cmsg = libc::CMSG_NXTHDR(msg, cmsg);
