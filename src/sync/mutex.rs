@@ -20,7 +20,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::futex::{self, Deadline, Scope, Timeout};
-use super::robust::{self, Me};
+use super::robust::{self, Me, Pending};
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 
@@ -203,7 +203,7 @@ impl SharedMutex {
             .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Ok(Acquired::Clean),
-            Err(_) => self.lock_contended(me.tid, robust::ns(), timeout),
+            Err(_) => self.lock_contended(me, pending, timeout),
         };
         if got.is_ok() {
             self.holder_ns.store(robust::ns(), Ordering::Relaxed);
@@ -214,8 +214,18 @@ impl SharedMutex {
         got
     }
 
+    /// The slow path of `lock`. The pending slot names this mutex only
+    /// around each attempt to take it, never while waiting: the kernel
+    /// releases the word a dead thread's slot names if it holds that
+    /// thread's id as the thread's own PID namespace numbers it, which a
+    /// holder in another namespace may have. (A waiter killed just after an
+    /// unlock woke it thus wakes no one else: sleepers look again within
+    /// `RECHECK_SLICE`.) Returns with the slot naming this mutex when it
+    /// took it, else as it found it.
     #[cold]
-    fn lock_contended(&self, tid: u32, ns: u32, timeout: Timeout) -> Result<Acquired> {
+    fn lock_contended(&self, me: Me, pending: Pending, timeout: Timeout) -> Result<Acquired> {
+        me.restore_pending(pending);
+        let (tid, ns) = (me.tid, robust::ns());
         let deadline = Deadline::after(timeout);
         let mut spins = if timeout == Timeout::Poll { SPINS } else { 0 };
         let mut slept = false;
@@ -243,6 +253,7 @@ impl SharedMutex {
                 } else {
                     word & FUTEX_WAITERS
                 };
+                me.set_pending(&self.next);
                 if self
                     .word
                     .compare_exchange(word, tid | waiters, Ordering::Acquire, Ordering::Relaxed)
@@ -250,6 +261,7 @@ impl SharedMutex {
                 {
                     return Ok(self.took_over(word));
                 }
+                me.restore_pending(pending);
                 continue;
             }
             if spins < SPINS && word & FUTEX_WAITERS == 0 {

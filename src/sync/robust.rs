@@ -111,6 +111,17 @@ fn claim_table() -> &'static HeldTable {
     }
 }
 
+/// The table of threads whose own was given back (they run destructors
+/// that come after mapipc's, such as pthread key destructors): their locks
+/// still work, but an unmap from another thread does not see them. Any
+/// number of such threads write it; no one reads it.
+static ENDED: HeldTable = HeldTable {
+    slots: [const { AtomicUsize::new(0) }; HELD_SLOTS],
+    overflow: AtomicUsize::new(0),
+    in_use: AtomicBool::new(true),
+    next: ptr::null(),
+};
+
 impl HeldTable {
     fn clear(&self) {
         for slot in &self.slots {
@@ -129,7 +140,7 @@ impl Drop for TableOwner {
         if let Some(table) = self.0.get() {
             // A later call on this thread (another destructor) must not use
             // the table once another thread may have it.
-            let _ = ME.try_with(|me| me.set(None));
+            let _ = HELD.try_with(|h| h.set(&ENDED));
             table.clear();
             table.in_use.store(false, Ordering::Release);
         }
@@ -149,14 +160,16 @@ thread_local! {
 static ATFORK: Once = Once::new();
 
 extern "C" fn forget_after_fork() {
-    // The child's only thread is the one that forked: clear its copy, and
-    // free the tables of the parent's other threads, which do not exist
-    // here (their locks are not held in this process).
+    // The child's only thread is the one that forked, with a new id and,
+    // from the kernel, an empty robust list: it holds none of the locks its
+    // parent's threads held, not even its own. Forget its cached self and
+    // every table's locks; free the tables of threads that do not exist
+    // here.
     let mine = TABLE.try_with(|t| t.0.get()).ok().flatten();
     let _ = ME.try_with(|me| me.set(None));
     for table in all_tables() {
+        table.clear();
         if !mine.is_some_and(|m| ptr::eq(m, table)) {
-            table.clear();
             table.in_use.store(false, Ordering::Release);
         }
     }
@@ -235,6 +248,8 @@ fn me_slow() -> Result<Me> {
              glibc on 64-bit Linux",
         ));
     }
+    // A thread whose thread-local storage is gone (it is ending) uses the
+    // table no one reads.
     let held = TABLE
         .try_with(|t| match t.0.get() {
             Some(table) => table,
@@ -244,12 +259,7 @@ fn me_slow() -> Result<Me> {
                 table
             }
         })
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::System,
-                "this thread is ending (its thread-local storage is gone): it cannot take locks",
-            )
-        })?;
+        .unwrap_or(&ENDED);
     MY_NS.store(pid_namespace(), Ordering::Relaxed);
     HELD.with(|h| h.set(held));
     let me = Me { tid, head };

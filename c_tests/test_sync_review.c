@@ -1,0 +1,96 @@
+/* Defects an adversarial read of the robust mutex found: a waiter killed in
+ * another PID namespace whose thread id equals the holder's, a forked child
+ * of a holder that cannot unmap its copy, and an unlock from a pthread key
+ * destructor (which runs after the library's own thread-local cleanup). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+
+#include "sync_util.h"
+
+static void *exit_once_asleep(void *arg) {
+    wait_for_sleeper(arg);
+    _exit(0);
+}
+
+/* Thread id 1 of its namespace blocks in lock, and dies there. */
+static int die_waiting(void *arg) {
+    struct ns_lock *s = arg;
+    if (getpid() != 1) return 20;
+    pthread_t t;
+    if (pthread_create(&t, NULL, exit_once_asleep, &s->m) != 0) return 21;
+    mapipc_mutex_lock(&s->m, -1);
+    return 22;
+}
+
+/* The kernel releases the word named by a dying thread's "operation
+ * pending" slot if the word holds that thread's id, in the dying thread's
+ * own namespace. A waiter that kept the slot while it slept, killed while
+ * a thread with its id in another namespace held the lock, made the kernel
+ * mark the lock as abandoned: the next locker took it with OWNER_DIED
+ * while its holder lived on. */
+static void waiter_dying_beside_an_equal_tid_leaves_the_lock_held(void) {
+    check_held_across_namespaces(die_waiting);
+}
+
+/* The kernel gives a forked child an empty robust list: it holds none of
+ * the locks its parent's thread held, and may unmap its copy of them. */
+static void forked_child_of_a_holder_may_unmap(void) {
+    mapipc_mutex *m = anon(4096);
+    CHECK_OK(mapipc_mutex_init(m));
+    CHECK_OK(mapipc_mutex_lock(m, 0));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mapipc_status st = mapipc_unmap(m);
+        if (st != MAPIPC_OK) fprintf(stderr, "  child's unmap: %s\n", mapipc_last_error());
+        _exit(st == MAPIPC_OK ? 0 : 1);
+    }
+    CHECK(check_wait(pid) == 0);
+    /* The parent still holds it, and may not. */
+    CHECK_STATUS(mapipc_unmap(m), MAPIPC_ERR_BUSY, EBUSY);
+    CHECK_OK(mapipc_mutex_unlock(m));
+    CHECK_OK(mapipc_unmap(m));
+}
+
+/* pthread key destructors run after thread_local destructors, so after
+ * mapipc's own per-thread cleanup: an unlock there must still work. */
+static pthread_key_t unlock_key;
+static mapipc_status unlock_in_destructor = -1;
+
+static void unlock_at_thread_end(void *m) {
+    unlock_in_destructor = mapipc_mutex_unlock(m);
+    if (unlock_in_destructor != MAPIPC_OK)
+        fprintf(stderr, "  unlock in a key destructor: %s\n", mapipc_last_error());
+}
+
+static void *lock_and_leave(void *m) {
+    if (mapipc_mutex_lock(m, -1) != MAPIPC_OK) return (void *)1;
+    pthread_setspecific(unlock_key, m);
+    return NULL;
+}
+
+static void unlock_from_a_key_destructor(void) {
+    mapipc_mutex *m = anon(4096);
+    CHECK_OK(mapipc_mutex_init(m));
+    REQUIRE(pthread_key_create(&unlock_key, unlock_at_thread_end) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lock_and_leave, m) == 0);
+    void *ret = (void *)-1;
+    REQUIRE(pthread_join(t, &ret) == 0);
+    CHECK(ret == NULL);
+    CHECK(unlock_in_destructor == MAPIPC_OK);
+    /* Released by the unlock, not by the kernel at the thread's death. */
+    CHECK_OK(mapipc_mutex_lock(m, 0));
+    CHECK_OK(mapipc_mutex_unlock(m));
+    CHECK_OK(mapipc_unmap(m));
+}
+
+int main(void) {
+    RUN(waiter_dying_beside_an_equal_tid_leaves_the_lock_held);
+    RUN(forked_child_of_a_holder_may_unmap);
+    RUN(unlock_from_a_key_destructor);
+    return check_done();
+}
