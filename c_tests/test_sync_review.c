@@ -88,9 +88,35 @@ static void unlock_from_a_key_destructor(void) {
     CHECK_OK(mapipc_unmap(m));
 }
 
+/* A peer that clears the word of a lock this thread holds lets another
+ * thread take it, which links the lock into its own list and, unlocking,
+ * leaves a null link in this thread's list. The kernel stops its walk at
+ * such a link; an unmap elsewhere must not follow it either. */
+static void *lock_unlock(void *m) {
+    if (mapipc_mutex_lock(m, 0) != MAPIPC_OK) return (void *)1;
+    return mapipc_mutex_unlock(m) == MAPIPC_OK ? NULL : (void *)2;
+}
+
+static void stolen_lock_leaves_unmap_working(void) {
+    mapipc_mutex *m = anon(4096);
+    CHECK_OK(mapipc_mutex_init(m));
+    CHECK_OK(mapipc_mutex_lock(m, 0));
+    __atomic_store_n((uint32_t *)m, 0, __ATOMIC_RELEASE); /* the hostile write */
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lock_unlock, m) == 0);
+    void *ret = (void *)-1;
+    REQUIRE(pthread_join(t, &ret) == 0);
+    CHECK(ret == NULL);
+    void *other = anon(4096);
+    CHECK_OK(mapipc_unmap(other));
+    /* This thread no longer holds it, and says so. */
+    CHECK_STATUS(mapipc_mutex_unlock(m), MAPIPC_ERR_PERMISSION_DENIED, EPERM);
+}
+
 int main(void) {
     RUN(waiter_dying_beside_an_equal_tid_leaves_the_lock_held);
     RUN(forked_child_of_a_holder_may_unmap);
     RUN(unlock_from_a_key_destructor);
+    RUN(stolen_lock_leaves_unmap_working);
     return check_done();
 }

@@ -312,11 +312,13 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
     let head = me.head as usize;
     // SAFETY: head is this thread's live list head; every link on the list
     // names an entry this thread holds, still mapped (this check runs before
-    // any unmap). The walk is bounded like the kernel's.
+    // any unmap). The walk is bounded like the kernel's, and like it stops
+    // at a null link (left by a lock that another thread took after a peer
+    // cleared its word, and gave back).
     unsafe {
         let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
         for _ in 0..ROBUST_LIST_LIMIT {
-            if link == head {
+            if link == head || link == 0 {
                 return false;
             }
             let word = link.wrapping_add_signed(FUTEX_OFFSET);
