@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "sync_util.h"
 
@@ -113,10 +114,72 @@ static void stolen_lock_leaves_unmap_working(void) {
     CHECK_STATUS(mapipc_mutex_unlock(m), MAPIPC_ERR_PERMISSION_DENIED, EPERM);
 }
 
+/* A signal handler that locks and unlocks a mutex while the thread it
+ * interrupted is linking another one into its robust list must leave the
+ * list whole. The handler is made to run at one exact instant: the mutex
+ * being linked straddles two pages, the second read-only, so its `next`
+ * field's store faults, and the SIGSEGV handler (which makes the page
+ * writable) does the nested lock. */
+static mapipc_mutex *nested;
+static char *ro_page;
+static long page;
+
+static void lock_in_handler(int sig, siginfo_t *info, void *uc) {
+    (void)sig;
+    (void)uc;
+    if ((char *)info->si_addr < ro_page || (char *)info->si_addr >= ro_page + page) abort();
+    mprotect(ro_page, (size_t)page, PROT_READ | PROT_WRITE);
+    if (mapipc_mutex_lock(nested, 0) != MAPIPC_OK || mapipc_mutex_unlock(nested) != MAPIPC_OK)
+        abort();
+}
+
+static int lock_interrupted_then_die(char *r) {
+    mapipc_mutex *outer = (mapipc_mutex *)r;
+    mapipc_mutex *straddling = (mapipc_mutex *)(r + 2 * page - 32);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = lock_in_handler;
+    sa.sa_flags = SA_SIGINFO;
+    if (sigaction(SIGSEGV, &sa, NULL) != 0) return 10;
+    if (mapipc_mutex_lock(outer, 0) != MAPIPC_OK) return 11;
+    if (mprotect(ro_page, (size_t)page, PROT_READ) != 0) return 12;
+    if (mapipc_mutex_lock(straddling, 0) != MAPIPC_OK) return 13;
+    /* The outer lock's back link (offset 24) names the new entry. */
+    uintptr_t back = __atomic_load_n((uintptr_t *)((char *)outer + 24), __ATOMIC_RELAXED);
+    if (back != (uintptr_t)straddling + 32) fprintf(stderr, "  outer's back link is stale\n");
+    /* Unlocked out of order, then dying with the straddling one held: the
+     * kernel must still find it on the list. */
+    if (mapipc_mutex_unlock(outer) != MAPIPC_OK) return 14;
+    return 0;
+}
+
+static void handler_lock_while_linking_keeps_the_list_whole(void) {
+    if (skip_under(UNDER_VALGRIND | UNDER_SANITIZER, "a SIGSEGV handler that resumes")) return;
+    page = sysconf(_SC_PAGESIZE);
+    char *r = anon(3 * (size_t)page);
+    ro_page = r + page + page;
+    nested = (mapipc_mutex *)(r + 64);
+    mapipc_mutex *straddling = (mapipc_mutex *)(r + 2 * page - 32);
+    CHECK_OK(mapipc_mutex_init((mapipc_mutex *)r));
+    CHECK_OK(mapipc_mutex_init(nested));
+    CHECK_OK(mapipc_mutex_init(straddling));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(lock_interrupted_then_die(r));
+    CHECK(check_wait(pid) == 0);
+    CHECK_STATUS(mapipc_mutex_lock(straddling, 0), MAPIPC_ERR_OWNER_DIED, 0);
+    CHECK_OK(mapipc_mutex_consistent(straddling));
+    CHECK_OK(mapipc_mutex_unlock(straddling));
+    CHECK_OK(mapipc_unmap(r));
+}
+
 int main(void) {
     RUN(waiter_dying_beside_an_equal_tid_leaves_the_lock_held);
     RUN(forked_child_of_a_holder_may_unmap);
     RUN(unlock_from_a_key_destructor);
     RUN(stolen_lock_leaves_unmap_working);
+    RUN(handler_lock_while_linking_keeps_the_list_whole);
     return check_done();
 }

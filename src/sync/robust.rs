@@ -411,6 +411,12 @@ impl Me {
     /// Puts the entry whose `next` field is `next` (and `prev` field is
     /// `prev`) at the front of this thread's list. The caller has just
     /// acquired its futex.
+    ///
+    /// The list is whole at every instant, so that a signal handler that
+    /// takes and gives back locks in between finds it whole and leaves it
+    /// so: the entry is complete before the head names it, and the old
+    /// first entry's back link (which neither the kernel nor a nested
+    /// operation on the front of the list reads) is set last.
     #[inline]
     pub(crate) fn enqueue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
         let head = self.head;
@@ -420,12 +426,12 @@ impl Me {
         // prev slot (glibc's robust_prev) lies just before it too.
         unsafe {
             let first = ptr::read_volatile(&(*head).list);
-            ptr::write_volatile(untag(first).sub(1), next.as_ptr().cast());
             next.store(first as usize, Ordering::Relaxed);
             prev.store(head as usize, Ordering::Relaxed);
-            // The entry is complete before the kernel can reach it.
             compiler_fence(Ordering::SeqCst);
             ptr::write_volatile(&mut (*head).list, next.as_ptr().cast());
+            compiler_fence(Ordering::SeqCst);
+            ptr::write_volatile(untag(first).sub(1), next.as_ptr().cast());
         }
     }
 
