@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <time.h>
 
 #include "check.h"
@@ -145,6 +146,13 @@ static inline void check_held_across_namespaces(int (*other)(void *)) {
     sp_close(&s->locked);
     sp_close(&s->done);
     CHECK_OK(mapipc_unmap(s));
+}
+
+/* Hides /proc from this process (a private mount namespace with an empty
+ * tmpfs over it); false if not allowed here. */
+static inline int hide_proc(void) {
+    return unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+           mount("none", "/proc", "tmpfs", 0, NULL) == 0;
 }
 
 #endif

@@ -2,17 +2,9 @@
  * tell their PID namespace (no /proc) took each other's pids as
  * comparable, and a receiver in another namespace got a spurious CLOSED. */
 #include <sched.h>
-#include <sys/mount.h>
 
 #include "channel_util.h"
 #include "sync_util.h"
-
-/* Hides /proc from this process (a private mount namespace with an empty
- * tmpfs over it); false if not allowed here. */
-static int hide_proc(void) {
-    return unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-           mount("none", "/proc", "tmpfs", 0, NULL) == 0;
-}
 
 static int receive_two(void *chan) {
     char buf[16];

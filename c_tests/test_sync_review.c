@@ -175,11 +175,38 @@ static void handler_lock_while_linking_keeps_the_list_whole(void) {
     CHECK_OK(mapipc_unmap(r));
 }
 
+/* The PID namespace a lock records is the process's, known once: a thread
+ * that first locks after /proc went away (a chroot, a new mount namespace)
+ * must not make the locks of the threads before it look like another
+ * namespace's, which they then could not unlock. */
+static void unlock_after_proc_went_away(void) {
+    char *r = anon(4096);
+    mapipc_mutex *first = (mapipc_mutex *)r, *later = (mapipc_mutex *)(r + 64);
+    CHECK_OK(mapipc_mutex_init(first));
+    CHECK_OK(mapipc_mutex_init(later));
+    CHECK_OK(mapipc_mutex_lock(first, 0));
+    if (!hide_proc()) {
+        printf("# skipped: cannot hide /proc here (needs a private mount namespace)\n");
+        CHECK_OK(mapipc_mutex_unlock(first));
+        CHECK_OK(mapipc_unmap(r));
+        return;
+    }
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lock_unlock, later) == 0);
+    void *ret = (void *)-1;
+    REQUIRE(pthread_join(t, &ret) == 0);
+    CHECK(ret == NULL);
+    CHECK_STATUS(mapipc_mutex_lock(first, 0), MAPIPC_ERR_DEADLOCK, 0);
+    CHECK_OK(mapipc_mutex_unlock(first));
+    CHECK_OK(mapipc_unmap(r));
+}
+
 int main(void) {
     RUN(waiter_dying_beside_an_equal_tid_leaves_the_lock_held);
     RUN(forked_child_of_a_holder_may_unmap);
     RUN(unlock_from_a_key_destructor);
     RUN(stolen_lock_leaves_unmap_working);
     RUN(handler_lock_while_linking_keeps_the_list_whole);
+    RUN(unlock_after_proc_went_away);
     return check_done();
 }

@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -162,11 +162,12 @@ static ATFORK: Once = Once::new();
 extern "C" fn forget_after_fork() {
     // The child's only thread is the one that forked, with a new id and,
     // from the kernel, an empty robust list: it holds none of the locks its
-    // parent's threads held, not even its own. Forget its cached self and
-    // every table's locks; free the tables of threads that do not exist
-    // here.
+    // parent's threads held, not even its own; its namespace may be new.
+    // Forget its cached self and namespace and every table's locks; free
+    // the tables of threads that do not exist here.
     let mine = TABLE.try_with(|t| t.0.get()).ok().flatten();
     let _ = ME.try_with(|me| me.set(None));
+    MY_NS.store(0, Ordering::Relaxed);
     for table in all_tables() {
         table.clear();
         if !mine.is_some_and(|m| ptr::eq(m, table)) {
@@ -183,16 +184,19 @@ fn pid_namespace() -> u32 {
 }
 
 /// The inode number of this process's PID namespace (32 bits in every
-/// kernel: proc inode numbers are `unsigned int`), 0 if unknown. Kept
-/// process-wide rather than in `Me`, so that the lock's fast path copies
-/// no more of the thread's record than before; set again by `me_slow`,
-/// which runs first in a forked child (its `ME` is cleared).
-static MY_NS: AtomicU32 = AtomicU32::new(0);
+/// kernel: proc inode numbers are `unsigned int`, 0 if unknown) in the low
+/// half, with `NS_KNOWN` once looked up: looked up once per process (a
+/// thread that came later, after a chroot, must not see another value than
+/// the locks taken before), again in a forked child, which may live in
+/// another namespace. Kept process-wide rather than in `Me`, so that the
+/// lock's fast path copies no more of the thread's record than before.
+static MY_NS: AtomicU64 = AtomicU64::new(0);
+const NS_KNOWN: u64 = 1 << 32;
 
 /// This process's PID namespace, once the thread has called `me`.
 #[inline]
 pub(crate) fn ns() -> u32 {
-    MY_NS.load(Ordering::Relaxed)
+    MY_NS.load(Ordering::Relaxed) as u32
 }
 
 /// This process's PID namespace (for callers that need no robust list).
@@ -260,7 +264,11 @@ fn me_slow() -> Result<Me> {
             }
         })
         .unwrap_or(&ENDED);
-    MY_NS.store(pid_namespace(), Ordering::Relaxed);
+    if MY_NS.load(Ordering::Relaxed) == 0 {
+        // Racing threads look up the same value; the first one stays.
+        let ns = NS_KNOWN | u64::from(pid_namespace());
+        let _ = MY_NS.compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
+    }
     HELD.with(|h| h.set(held));
     let me = Me { tid, head };
     ME.with(|c| c.set(Some(me)));
