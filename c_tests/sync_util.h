@@ -120,11 +120,12 @@ static inline int hold_until_done(void *arg) {
     return 0;
 }
 
-/* While pid 1 of a new PID namespace holds a mutex, runs `other` as pid 1
+/* While pid 1 of a new PID namespace holds a mutex (`holder_fn`, which
+ * does as hold_until_done), runs `other` as pid 1
  * of another one (so with the holder's thread id), which must exit 0; then
  * checks that the lock is still the holder's alone, and that the holder
  * unlocks it cleanly. */
-static inline void check_held_across_namespaces(int (*other)(void *)) {
+static inline void check_held_across_namespaces(int (*holder_fn)(void *), int (*other)(void *)) {
     if (!can_unshare_pid()) {
         printf("# skipped: no new PID namespace here (needs root)\n");
         return;
@@ -133,7 +134,7 @@ static inline void check_held_across_namespaces(int (*other)(void *)) {
     CHECK_OK(mapipc_mutex_init(&s->m));
     sp_open(&s->locked);
     sp_open(&s->done);
-    pid_t holder = fork_in_new_pid_namespace(hold_until_done, s);
+    pid_t holder = fork_in_new_pid_namespace(holder_fn, s);
     REQUIRE(sp_take(&s->locked));
     CHECK(check_wait(fork_in_new_pid_namespace(other, s)) == 0);
     uint32_t word = __atomic_load_n((uint32_t *)&s->m, __ATOMIC_ACQUIRE);

@@ -31,7 +31,7 @@ static int die_waiting(void *arg) {
  * mark the lock as abandoned: the next locker took it with OWNER_DIED
  * while its holder lived on. */
 static void waiter_dying_beside_an_equal_tid_leaves_the_lock_held(void) {
-    check_held_across_namespaces(die_waiting);
+    check_held_across_namespaces(hold_until_done, die_waiting);
 }
 
 /* The kernel gives a forked child an empty robust list: it holds none of
@@ -201,6 +201,45 @@ static void unlock_after_proc_went_away(void) {
     CHECK_OK(mapipc_unmap(r));
 }
 
+/* Two processes that cannot tell their PID namespaces (no /proc), each
+ * pid 1 of its own: the same thread id and the same unknown namespace do
+ * not make one the holder of the other's lock. */
+static int hold_without_proc(void *arg) {
+    REQUIRE(hide_proc());
+    return hold_until_done(arg);
+}
+
+static int same_tid_without_proc(void *arg) {
+    struct ns_lock *s = arg;
+    REQUIRE(hide_proc());
+    if (getpid() != 1) return 20;
+    int bad = 0;
+    mapipc_status st = mapipc_mutex_lock(&s->m, 0);
+    if (st != MAPIPC_ERR_TIMED_OUT) {
+        fprintf(stderr, "  lock by the same tid elsewhere: %s\n", mapipc_status_name(st));
+        bad |= 1;
+    }
+    st = mapipc_mutex_unlock(&s->m);
+    if (st != MAPIPC_ERR_PERMISSION_DENIED) {
+        fprintf(stderr, "  unlock by the same tid elsewhere: %s\n", mapipc_status_name(st));
+        bad |= 2;
+    }
+    return bad;
+}
+
+static void same_tid_and_unknown_namespace_is_not_the_holder(void) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t probe = fork();
+    REQUIRE(probe >= 0);
+    if (probe == 0) _exit(hide_proc() ? 0 : 1);
+    if (check_wait(probe) != 0) {
+        printf("# skipped: cannot hide /proc here (needs a private mount namespace)\n");
+        return;
+    }
+    check_held_across_namespaces(hold_without_proc, same_tid_without_proc);
+}
+
 int main(void) {
     RUN(waiter_dying_beside_an_equal_tid_leaves_the_lock_held);
     RUN(forked_child_of_a_holder_may_unmap);
@@ -208,5 +247,6 @@ int main(void) {
     RUN(stolen_lock_leaves_unmap_working);
     RUN(handler_lock_while_linking_keeps_the_list_whole);
     RUN(unlock_after_proc_went_away);
+    RUN(same_tid_and_unknown_namespace_is_not_the_holder);
     return check_done();
 }

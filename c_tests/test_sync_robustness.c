@@ -75,7 +75,7 @@ static int same_tid_elsewhere(void *arg) {
 }
 
 static void equal_thread_ids_in_two_namespaces(void) {
-    check_held_across_namespaces(same_tid_elsewhere);
+    check_held_across_namespaces(hold_until_done, same_tid_elsewhere);
 }
 
 /* A receiver blocked in recv runs a signal handler that takes and gives

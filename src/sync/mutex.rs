@@ -236,7 +236,7 @@ impl SharedMutex {
                 return Err(self.unrecoverable());
             }
             // The same id in another PID namespace is another thread.
-            if holder == tid && self.holder_ns.load(Ordering::Relaxed) == ns {
+            if holder == tid && self.is_mine(&me, ns) {
                 return Err(Error::new(
                     ErrorKind::Deadlock,
                     format!(
@@ -343,10 +343,18 @@ impl SharedMutex {
     #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
-        if holder == me.tid && self.holder_ns.load(Ordering::Relaxed) == robust::ns() {
+        if holder == me.tid && self.is_mine(me, robust::ns()) {
             return Ok(());
         }
         Err(self.not_held(holder, me, verb))
+    }
+
+    /// Whether a holder with the caller's thread id is the caller: its PID
+    /// namespace is the caller's `ns`, and, if no one could tell which
+    /// namespace either lives in (0: no /proc), the caller noted taking it.
+    #[inline]
+    fn is_mine(&self, me: &Me, ns: u32) -> bool {
+        self.holder_ns.load(Ordering::Relaxed) == ns && (ns != 0 || me.may_hold(self.addr()))
     }
 
     #[cold]

@@ -388,6 +388,17 @@ impl Me {
         unsafe { &*HELD.with(Cell::get) }
     }
 
+    /// Whether this thread may hold the mapipc lock at `word`: it noted it,
+    /// or cannot tell (more locks than its slots, or its table given back
+    /// as it ends). For when the PID namespace cannot tell threads apart.
+    #[cold]
+    pub(crate) fn may_hold(&self, word: usize) -> bool {
+        let held = self.held();
+        ptr::eq(held, &ENDED)
+            || held.overflow.load(Ordering::Relaxed) != 0
+            || held.slots.iter().any(|s| s.load(Ordering::Relaxed) == word)
+    }
+
     /// Notes a mapipc lock whose word is at `word` as held by this thread.
     #[inline(always)]
     pub(crate) fn note_held(&self, word: usize) {
