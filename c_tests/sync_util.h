@@ -120,6 +120,28 @@ static inline int hold_until_done(void *arg) {
     return 0;
 }
 
+/* As pid 1 of another namespace (the holder's thread id): not the holder. */
+static inline int same_tid_elsewhere(void *arg) {
+    struct ns_lock *s = arg;
+    if (getpid() != 1) return 20;
+    int bad = 0;
+    /* Same thread id as the holder, another namespace: not the holder. */
+    mapipc_status st = mapipc_mutex_lock(&s->m, 0);
+    if (st != MAPIPC_ERR_TIMED_OUT) {
+        fprintf(stderr, "  lock by the same tid elsewhere: %s\n", mapipc_status_name(st));
+        bad |= 1;
+    }
+    st = mapipc_mutex_lock(&s->m, 20000000);
+    if (st != MAPIPC_ERR_TIMED_OUT) bad |= 2;
+    st = mapipc_mutex_unlock(&s->m);
+    if (st != MAPIPC_ERR_PERMISSION_DENIED) {
+        fprintf(stderr, "  unlock by the same tid elsewhere: %s\n", mapipc_status_name(st));
+        bad |= 4;
+    }
+    if (mapipc_mutex_consistent(&s->m) != MAPIPC_ERR_PERMISSION_DENIED) bad |= 8;
+    return bad;
+}
+
 /* While pid 1 of a new PID namespace holds a mutex (`holder_fn`, which
  * does as hold_until_done), runs `other` as pid 1
  * of another one (so with the holder's thread id), which must exit 0; then

@@ -210,21 +210,8 @@ static int hold_without_proc(void *arg) {
 }
 
 static int same_tid_without_proc(void *arg) {
-    struct ns_lock *s = arg;
     REQUIRE(hide_proc());
-    if (getpid() != 1) return 20;
-    int bad = 0;
-    mapipc_status st = mapipc_mutex_lock(&s->m, 0);
-    if (st != MAPIPC_ERR_TIMED_OUT) {
-        fprintf(stderr, "  lock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 1;
-    }
-    st = mapipc_mutex_unlock(&s->m);
-    if (st != MAPIPC_ERR_PERMISSION_DENIED) {
-        fprintf(stderr, "  unlock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 2;
-    }
-    return bad;
+    return same_tid_elsewhere(arg);
 }
 
 static void same_tid_and_unknown_namespace_is_not_the_holder(void) {

@@ -53,27 +53,6 @@ static void receiver_in_other_pid_namespace_sees_no_false_close(void) {
     CHECK_OK(mapipc_unmap(chan));
 }
 
-static int same_tid_elsewhere(void *arg) {
-    struct ns_lock *s = arg;
-    if (getpid() != 1) return 20;
-    int bad = 0;
-    /* Same thread id as the holder, another namespace: not the holder. */
-    mapipc_status st = mapipc_mutex_lock(&s->m, 0);
-    if (st != MAPIPC_ERR_TIMED_OUT) {
-        fprintf(stderr, "  lock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 1;
-    }
-    st = mapipc_mutex_lock(&s->m, 20000000);
-    if (st != MAPIPC_ERR_TIMED_OUT) bad |= 2;
-    st = mapipc_mutex_unlock(&s->m);
-    if (st != MAPIPC_ERR_PERMISSION_DENIED) {
-        fprintf(stderr, "  unlock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 4;
-    }
-    if (mapipc_mutex_consistent(&s->m) != MAPIPC_ERR_PERMISSION_DENIED) bad |= 8;
-    return bad;
-}
-
 static void equal_thread_ids_in_two_namespaces(void) {
     check_held_across_namespaces(hold_until_done, same_tid_elsewhere);
 }
