@@ -174,7 +174,7 @@ static inline void check_held_across_namespaces(int (*holder_fn)(void *), int (*
 /* Hides /proc from this process (a private mount namespace with an empty
  * tmpfs over it); false if not allowed here. */
 static inline int hide_proc(void) {
-    return unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+    return unshare(CLONE_NEWNS) == 0 && mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0 &&
            mount("none", "/proc", "tmpfs", 0, NULL) == 0;
 }
 
