@@ -10,38 +10,6 @@
 #include "channel_util.h"
 #include "sync_util.h"
 
-static void *anon(size_t size) {
-    void *p = NULL;
-    CHECK_OK(mapipc_map_anonymous(size, MAPIPC_READ | MAPIPC_WRITE, &p));
-    REQUIRE(p != NULL);
-    return p;
-}
-
-/* Forks a process that moves into a new PID namespace and forks again: the
- * grandchild (pid 1 in its namespace) runs fn and its status is the
- * child's. Returns -1 if namespaces are not allowed here. */
-static pid_t fork_in_new_pid_namespace(int (*fn)(void *), void *arg) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (unshare(CLONE_NEWPID) != 0) _exit(100);
-        pid_t g = fork();
-        if (g < 0) _exit(101);
-        if (g == 0) _exit(fn(arg));
-        _exit(check_wait(g));
-    }
-    return pid;
-}
-
-static int can_unshare_pid(void) {
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) _exit(unshare(CLONE_NEWPID) == 0 ? 0 : 1);
-    return check_wait(pid) == 0;
-}
-
 static int receive_two(void *chan) {
     char buf[16];
     size_t n = 0;
@@ -85,63 +53,8 @@ static void receiver_in_other_pid_namespace_sees_no_false_close(void) {
     CHECK_OK(mapipc_unmap(chan));
 }
 
-struct ns_lock {
-    mapipc_mutex m;
-    signal_pipe locked, done;
-};
-
-static int hold_until_done(void *arg) {
-    struct ns_lock *s = arg;
-    if (getpid() != 1) return 10;
-    if (mapipc_mutex_lock(&s->m, -1) != MAPIPC_OK) return 11;
-    sp_post(&s->locked);
-    if (!sp_take(&s->done)) return 12;
-    return mapipc_mutex_unlock(&s->m) == MAPIPC_OK ? 0 : 13;
-}
-
-static int same_tid_elsewhere(void *arg) {
-    struct ns_lock *s = arg;
-    if (getpid() != 1) return 20;
-    int bad = 0;
-    /* Same thread id as the holder, another namespace: not the holder. */
-    mapipc_status st = mapipc_mutex_lock(&s->m, 0);
-    if (st != MAPIPC_ERR_TIMED_OUT) {
-        fprintf(stderr, "  lock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 1;
-    }
-    st = mapipc_mutex_lock(&s->m, 20000000);
-    if (st != MAPIPC_ERR_TIMED_OUT) bad |= 2;
-    st = mapipc_mutex_unlock(&s->m);
-    if (st != MAPIPC_ERR_PERMISSION_DENIED) {
-        fprintf(stderr, "  unlock by the same tid elsewhere: %s\n", mapipc_status_name(st));
-        bad |= 4;
-    }
-    if (mapipc_mutex_consistent(&s->m) != MAPIPC_ERR_PERMISSION_DENIED) bad |= 8;
-    return bad;
-}
-
 static void equal_thread_ids_in_two_namespaces(void) {
-    if (!can_unshare_pid()) {
-        printf("# skipped: no new PID namespace here (needs root)\n");
-        return;
-    }
-    struct ns_lock *s = anon(4096);
-    CHECK_OK(mapipc_mutex_init(&s->m));
-    sp_open(&s->locked);
-    sp_open(&s->done);
-    pid_t holder = fork_in_new_pid_namespace(hold_until_done, s);
-    REQUIRE(sp_take(&s->locked));
-    pid_t other = fork_in_new_pid_namespace(same_tid_elsewhere, s);
-    CHECK(check_wait(other) == 0);
-    /* The lock is still the holder's. */
-    CHECK_STATUS(mapipc_mutex_lock(&s->m, 0), MAPIPC_ERR_TIMED_OUT, EAGAIN);
-    sp_post(&s->done);
-    CHECK(check_wait(holder) == 0);
-    CHECK_OK(mapipc_mutex_lock(&s->m, 0));
-    CHECK_OK(mapipc_mutex_unlock(&s->m));
-    sp_close(&s->locked);
-    sp_close(&s->done);
-    CHECK_OK(mapipc_unmap(s));
+    check_held_across_namespaces(hold_until_done, same_tid_elsewhere);
 }
 
 /* A receiver blocked in recv runs a signal handler that takes and gives

@@ -49,11 +49,12 @@ static NO_PIDFD: AtomicBool = AtomicBool::new(false);
 /// Whether the process a side recorded as `id` (see `my_id`) has exited
 /// (as a zombie or for good). 0 (no one yet) and this process are never
 /// gone. A process of another PID namespace cannot be looked up by its pid
-/// here (the number names another process or none): never gone.
+/// here (the number names another process or none): never gone; nor one
+/// whose namespace is unknown (0: no /proc), which may be another.
 pub(crate) fn is_gone(id: u64) -> bool {
     let (ns, pid) = ((id >> 32) as u32, id as u32);
     let mine = my_id();
-    if pid == 0 || id == mine || ns != (mine >> 32) as u32 {
+    if pid == 0 || id == mine || ns == 0 || ns != (mine >> 32) as u32 {
         return false;
     }
     if NO_PIDFD.load(Ordering::Relaxed) {

@@ -457,7 +457,8 @@ impl Region {
     }
 
     /// Unmaps (or detaches) the region. On failure the region is handed back
-    /// untouched with the error, so that nothing is lost or leaked.
+    /// untouched with the error, so that nothing is lost or leaked; `Busy`
+    /// while a thread of this process holds a mapipc mutex inside it.
     pub fn unmap(mut self) -> std::result::Result<(), (Region, Error)> {
         match self.release() {
             Ok(()) => {
@@ -489,6 +490,9 @@ impl Region {
 
     fn release(&self) -> Result<()> {
         let info = &self.info;
+        // A thread of this process holding a lock in the range would have
+        // its robust list point into whatever is mapped there next.
+        registry::check_unmap(info)?;
         // No handler may put a page into the range once it is unmapped.
         if let Some(w) = info.watch {
             w.by.suspend(w.token);
@@ -521,6 +525,9 @@ impl Region {
     }
 }
 
+/// Dropping a region unmaps it, except while a thread of this process holds
+/// a mapipc lock inside it: the mapping then stays (leaked) rather than let
+/// the thread's robust list point into the next mapping placed there.
 impl Drop for Region {
     fn drop(&mut self) {
         // A failure here has nowhere to go; callers that care use unmap().

@@ -147,16 +147,16 @@ pub fn set_unmap_check(check: UnmapCheck) {
     let _ = UNMAP_CHECK.set(check);
 }
 
+/// What the registered check says of unmapping `info` (nothing
+/// registered: no objection). Every unmap of a [`Region`] asks it.
+pub(crate) fn check_unmap(info: &RegionInfo) -> Result<()> {
+    UNMAP_CHECK.get().map_or(Ok(()), |check| check(info))
+}
+
 /// Unmaps the region that starts exactly at `addr`, unless the registered
 /// check objects. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {
     let region = remove(addr)?;
-    if let Some(check) = UNMAP_CHECK.get() {
-        if let Err(err) = check(&region.info()) {
-            restore(region);
-            return Err(err);
-        }
-    }
     region.unmap().map_err(|(region, err)| {
         restore(region);
         err

@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::futex::{self, Deadline, Scope, Timeout};
-use super::robust::{self, Me};
+use super::robust::{self, Me, Pending};
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 
@@ -212,7 +212,7 @@ impl SharedMutex {
             .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Ok(Acquired::Clean),
-            Err(_) => self.lock_contended(me.tid, robust::ns(), timeout),
+            Err(_) => self.lock_contended(me, pending, timeout),
         };
         if got.is_ok() {
             self.holder_ns.store(robust::ns(), Ordering::Relaxed);
@@ -224,8 +224,18 @@ impl SharedMutex {
         got
     }
 
+    /// The slow path of `lock`. The pending slot names this mutex only
+    /// around each attempt to take it, never while waiting: the kernel
+    /// releases the word a dead thread's slot names if it holds that
+    /// thread's id as the thread's own PID namespace numbers it, which a
+    /// holder in another namespace may have. (A waiter killed just after an
+    /// unlock woke it thus wakes no one else: sleepers look again within
+    /// `RECHECK_SLICE`.) Returns with the slot naming this mutex when it
+    /// took it, else as it found it.
     #[cold]
-    fn lock_contended(&self, tid: u32, ns: u32, timeout: Timeout) -> Result<Acquired> {
+    fn lock_contended(&self, me: Me, pending: Pending, timeout: Timeout) -> Result<Acquired> {
+        me.restore_pending(pending);
+        let (tid, ns) = (me.tid, robust::ns());
         let deadline = Deadline::after(timeout);
         let mut spins = if timeout == Timeout::Poll { SPINS } else { 0 };
         let mut slept = false;
@@ -236,7 +246,7 @@ impl SharedMutex {
                 return Err(self.unrecoverable());
             }
             // The same id in another PID namespace is another thread.
-            if holder == tid && self.holder_ns.load(Ordering::Relaxed) == ns {
+            if holder == tid && self.is_mine(&me, ns) {
                 return Err(Error::new(
                     ErrorKind::Deadlock,
                     format!(
@@ -253,6 +263,7 @@ impl SharedMutex {
                 } else {
                     word & FUTEX_WAITERS
                 };
+                me.set_pending(&self.next);
                 if self
                     .word
                     .compare_exchange(word, tid | waiters, Ordering::Acquire, Ordering::Relaxed)
@@ -260,6 +271,7 @@ impl SharedMutex {
                 {
                     return Ok(self.took_over(word));
                 }
+                me.restore_pending(pending);
                 continue;
             }
             if spins < SPINS && word & FUTEX_WAITERS == 0 {
@@ -341,10 +353,18 @@ impl SharedMutex {
     #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
-        if holder == me.tid && self.holder_ns.load(Ordering::Relaxed) == robust::ns() {
+        if holder == me.tid && self.is_mine(me, robust::ns()) {
             return Ok(());
         }
         Err(self.not_held(holder, me, verb))
+    }
+
+    /// Whether a holder with the caller's thread id is the caller: its PID
+    /// namespace is the caller's `ns`, and, if no one could tell which
+    /// namespace either lives in (0: no /proc), the caller noted taking it.
+    #[inline]
+    fn is_mine(&self, me: &Me, ns: u32) -> bool {
+        self.holder_ns.load(Ordering::Relaxed) == ns && (ns != 0 || me.may_hold(self.addr()))
     }
 
     #[cold]

@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -113,6 +113,17 @@ fn claim_table() -> &'static HeldTable {
     }
 }
 
+/// The table of threads whose own was given back (they run destructors
+/// that come after mapipc's, such as pthread key destructors): their locks
+/// still work, but an unmap from another thread does not see them. Any
+/// number of such threads write it; no one reads it.
+static ENDED: HeldTable = HeldTable {
+    slots: [const { AtomicUsize::new(0) }; HELD_SLOTS],
+    overflow: AtomicUsize::new(0),
+    in_use: AtomicBool::new(true),
+    next: ptr::null(),
+};
+
 impl HeldTable {
     fn clear(&self) {
         for slot in &self.slots {
@@ -131,7 +142,7 @@ impl Drop for TableOwner {
         if let Some(table) = self.0.get() {
             // A later call on this thread (another destructor) must not use
             // the table once another thread may have it.
-            let _ = ME.try_with(|me| me.set(None));
+            let _ = HELD.try_with(|h| h.set(&ENDED));
             table.clear();
             table.in_use.store(false, Ordering::Release);
         }
@@ -151,14 +162,17 @@ thread_local! {
 static ATFORK: Once = Once::new();
 
 extern "C" fn forget_after_fork() {
-    // The child's only thread is the one that forked: clear its copy, and
-    // free the tables of the parent's other threads, which do not exist
-    // here (their locks are not held in this process).
+    // The child's only thread is the one that forked, with a new id and,
+    // from the kernel, an empty robust list: it holds none of the locks its
+    // parent's threads held, not even its own; its namespace may be new.
+    // Forget its cached self and namespace and every table's locks; free
+    // the tables of threads that do not exist here.
     let mine = TABLE.try_with(|t| t.0.get()).ok().flatten();
     let _ = ME.try_with(|me| me.set(None));
+    MY_NS.store(0, Ordering::Relaxed);
     for table in all_tables() {
+        table.clear();
         if !mine.is_some_and(|m| ptr::eq(m, table)) {
-            table.clear();
             table.in_use.store(false, Ordering::Release);
         }
     }
@@ -172,16 +186,19 @@ fn pid_namespace() -> u32 {
 }
 
 /// The inode number of this process's PID namespace (32 bits in every
-/// kernel: proc inode numbers are `unsigned int`), 0 if unknown. Kept
-/// process-wide rather than in `Me`, so that the lock's fast path copies
-/// no more of the thread's record than before; set again by `me_slow`,
-/// which runs first in a forked child (its `ME` is cleared).
-static MY_NS: AtomicU32 = AtomicU32::new(0);
+/// kernel: proc inode numbers are `unsigned int`, 0 if unknown) in the low
+/// half, with `NS_KNOWN` once looked up: looked up once per process (a
+/// thread that came later, after a chroot, must not see another value than
+/// the locks taken before), again in a forked child, which may live in
+/// another namespace. Kept process-wide rather than in `Me`, so that the
+/// lock's fast path copies no more of the thread's record than before.
+static MY_NS: AtomicU64 = AtomicU64::new(0);
+const NS_KNOWN: u64 = 1 << 32;
 
 /// This process's PID namespace, once the thread has called `me`.
 #[inline]
 pub(crate) fn ns() -> u32 {
-    MY_NS.load(Ordering::Relaxed)
+    MY_NS.load(Ordering::Relaxed) as u32
 }
 
 /// This process's PID namespace (for callers that need no robust list).
@@ -237,6 +254,8 @@ fn me_slow() -> Result<Me> {
              glibc on 64-bit Linux",
         ));
     }
+    // A thread whose thread-local storage is gone (it is ending) uses the
+    // table no one reads.
     let held = TABLE
         .try_with(|t| match t.0.get() {
             Some(table) => table,
@@ -246,13 +265,12 @@ fn me_slow() -> Result<Me> {
                 table
             }
         })
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::System,
-                "this thread is ending (its thread-local storage is gone): it cannot take locks",
-            )
-        })?;
-    MY_NS.store(pid_namespace(), Ordering::Relaxed);
+        .unwrap_or(&ENDED);
+    if MY_NS.load(Ordering::Relaxed) == 0 {
+        // Racing threads look up the same value; the first one stays.
+        let ns = NS_KNOWN | u64::from(pid_namespace());
+        let _ = MY_NS.compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
+    }
     HELD.with(|h| h.set(held));
     let me = Me {
         tid,
@@ -308,11 +326,13 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
     let head = me.head as usize;
     // SAFETY: head is this thread's live list head; every link on the list
     // names an entry this thread holds, still mapped (this check runs before
-    // any unmap). The walk is bounded like the kernel's.
+    // any unmap). The walk is bounded like the kernel's, and like it stops
+    // at a null link (left by a lock that another thread took after a peer
+    // cleared its word, and gave back).
     unsafe {
         let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
         for _ in 0..ROBUST_LIST_LIMIT {
-            if link == head {
+            if link == head || link == 0 {
                 return false;
             }
             let word = link.wrapping_add_signed(FUTEX_OFFSET);
@@ -374,6 +394,17 @@ impl Me {
         unsafe { &*HELD.with(Cell::get) }
     }
 
+    /// Whether this thread may hold the mapipc lock at `word`: it noted it,
+    /// or cannot tell (more locks than its slots, or its table given back
+    /// as it ends). For when the PID namespace cannot tell threads apart.
+    #[cold]
+    pub(crate) fn may_hold(&self, word: usize) -> bool {
+        let held = self.held();
+        ptr::eq(held, &ENDED)
+            || held.overflow.load(Ordering::Relaxed) != 0
+            || held.slots.iter().any(|s| s.load(Ordering::Relaxed) == word)
+    }
+
     /// Notes a mapipc lock whose word is at `word` as held by this thread.
     #[inline(always)]
     pub(crate) fn note_held(&self, word: usize) {
@@ -405,6 +436,12 @@ impl Me {
     /// Puts the entry whose `next` field is `next` (and `prev` field is
     /// `prev`) at the front of this thread's list. The caller has just
     /// acquired its futex.
+    ///
+    /// The list is whole at every instant, so that a signal handler that
+    /// takes and gives back locks in between finds it whole and leaves it
+    /// so: the entry is complete before the head names it, and the old
+    /// first entry's back link (which neither the kernel nor a nested
+    /// operation on the front of the list reads) is set last.
     #[inline]
     pub(crate) fn enqueue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
         let head = self.head;
@@ -414,12 +451,12 @@ impl Me {
         // prev slot (glibc's robust_prev) lies just before it too.
         unsafe {
             let first = ptr::read_volatile(&(*head).list);
-            ptr::write_volatile(untag(first).sub(1), next.as_ptr().cast());
             next.store(first as usize, Ordering::Relaxed);
             prev.store(head as usize, Ordering::Relaxed);
-            // The entry is complete before the kernel can reach it.
             compiler_fence(Ordering::SeqCst);
             ptr::write_volatile(&mut (*head).list, next.as_ptr().cast());
+            compiler_fence(Ordering::SeqCst);
+            ptr::write_volatile(untag(first).sub(1), next.as_ptr().cast());
         }
     }
 
