@@ -13,7 +13,7 @@
 enum { PAGE = 4096 };
 
 /* Results a child's handler leaves for the parent to check. */
-struct seen { volatile int calls, usr1_blocked, bus_blocked, err, guarded_calls; };
+struct seen { volatile int calls, usr1_blocked, usr2_blocked, bus_blocked, err, guarded_calls; };
 static struct seen *seen;
 
 static void shared_results(void) {
@@ -73,6 +73,7 @@ static void record(int sig, siginfo_t *si, void *ctx) {
     sigprocmask(SIG_BLOCK, NULL, &cur);
     seen->calls++;
     seen->usr1_blocked = sigismember(&cur, SIGUSR1);
+    seen->usr2_blocked = sigismember(&cur, SIGUSR2);
     seen->bus_blocked = sigismember(&cur, SIGBUS);
     seen->err = err;
     errno = EINVAL; /* a careless handler */
@@ -89,7 +90,8 @@ static void install_record(int flags) {
 }
 
 /* The program's handler, installed before mapipc's: called with its
- * sa_mask; SA_RESETHAND makes the second SIGBUS fatal. */
+ * sa_mask (and no more: mapipc's handler blocks every signal while it
+ * runs, not the program's); SA_RESETHAND makes the second SIGBUS fatal. */
 static void chained_handler_keeps_its_flags(void) {
     shared_results();
     pid_t pid = child();
@@ -105,6 +107,7 @@ static void chained_handler_keeps_its_flags(void) {
     CHECK(check_wait(pid) == 128 + SIGBUS);
     CHECK(seen->calls == 1);
     CHECK(seen->usr1_blocked == 1);
+    CHECK(seen->usr2_blocked == 0);
     CHECK(seen->bus_blocked == 1);
     CHECK(seen->err == EXDEV);
     /* SA_NODEFER: SIGBUS is not blocked inside the handler. */
