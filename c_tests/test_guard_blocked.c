@@ -65,7 +65,7 @@ static void copies_in_a_thread_that_blocks_sigbus(void) {
 }
 
 /* A seccomp filter that refuses the kernel's copy (as container profiles
- * without CAP_SYS_PTRACE do): ENOSYS says nothing about the bytes, so the
+ * may): ENOSYS says nothing about the bytes, so the
  * copies in a thread that blocks SIGBUS must not call it a truncation. */
 static void refuse_process_vm(int err) {
     struct sock_filter f[] = {

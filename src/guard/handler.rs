@@ -7,8 +7,9 @@
 //! are replaced with zeros and the access retried). Every other SIGBUS
 //! (other codes, other addresses, signals sent with kill) goes to the
 //! disposition the program had, as the kernel would have applied it:
-//! SIG_IGN ignores a sent signal, SIG_DFL kills, a handler is called with
-//! its own sa_mask, SA_NODEFER and SA_RESETHAND honoured.
+//! SIG_IGN ignores a sent signal or a reported memory error, SIG_DFL kills
+//! with the same siginfo, a handler is called with its own sa_mask,
+//! SA_NODEFER and SA_RESETHAND honoured.
 //!
 //! A program may install its own SIGBUS handler after mapipc's: mapipc
 //! notices at its next map call (and when a copy fails), puts its own
