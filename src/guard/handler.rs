@@ -230,7 +230,7 @@ fn take_over() -> std::result::Result<(), i32> {
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = ours();
     // SA_ONSTACK: a program with an alternate signal stack keeps using it.
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | restart_as(&PREVIOUS.now);
     // Every signal blocked while it runs: no other handler can interrupt
     // it inside the table (where one that longjmps would leave a slot
     // counted busy for ever); a program handler it calls gets the mask the
@@ -247,6 +247,19 @@ fn take_over() -> std::result::Result<(), i32> {
         remember(&old);
     }
     Ok(())
+}
+
+/// SA_RESTART as the program's handler has it: whether a system call its
+/// handler interrupted fails with EINTR or restarts is decided by the flags
+/// of the action the kernel ran, mapipc's. Restart when there is no handler
+/// (a SIGBUS that is ignored should disturb as little as it can).
+fn restart_as(d: &Disposition) -> i32 {
+    let (handler, flags, _) = read(d);
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        libc::SA_RESTART
+    } else {
+        flags & libc::SA_RESTART
+    }
 }
 
 fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
