@@ -172,12 +172,18 @@ static void sigbus_without_a_fault_to_rerun(void) {
 
 /* A program handler, installed after mapipc's, that chains to the one it
  * found with a copy of the siginfo (as some runtimes do), or with none. */
-static struct sigaction found;
-static volatile sig_atomic_t copying_calls, first_calls;
+static struct sigaction found, found_later;
+static volatile sig_atomic_t copying_calls, later_calls, first_calls;
 static void copying(int sig, siginfo_t *si, void *ctx) {
     siginfo_t copy = *si;
     copying_calls++;
     found.sa_sigaction(sig, &copy, ctx);
+}
+
+static void copying_later(int sig, siginfo_t *si, void *ctx) {
+    siginfo_t copy = *si;
+    later_calls++;
+    found_later.sa_sigaction(sig, &copy, ctx);
 }
 
 static void without_siginfo(int sig, siginfo_t *si, void *ctx) {
@@ -192,16 +198,20 @@ static void first(int sig) {
     first_calls++;
 }
 
-static void install_chaining(void (*fn)(int, siginfo_t *, void *)) {
+static void install_chaining_to(void (*fn)(int, siginfo_t *, void *), struct sigaction *to) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = fn;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    REQUIRE(sigaction(SIGBUS, &sa, &found) == 0);
-    REQUIRE((found.sa_flags & SA_SIGINFO) != 0);
+    REQUIRE(sigaction(SIGBUS, &sa, to) == 0);
+    REQUIRE((to->sa_flags & SA_SIGINFO) != 0);
     void *again = NULL; /* a map call: mapipc's handler back in front */
     CHECK_OK(mapipc_map_file("h", 0, 0, MAPIPC_READ, &again));
+}
+
+static void install_chaining(void (*fn)(int, siginfo_t *, void *)) {
+    install_chaining_to(fn, &found);
 }
 
 static void copying_chain_child(void) {
@@ -247,11 +257,26 @@ static void chain_back_reaches_the_handler_it_replaced(void) {
     unlink("h");
 }
 
+/* Two such handlers, each installed after mapipc's was put back in front:
+ * the later one reaches the earlier one, which reaches `first`. */
+static void chain_back_through_two_handlers(void) {
+    signal(SIGBUS, first);
+    install_mapipc_handler();
+    install_chaining(copying);
+    install_chaining_to(copying_later, &found_later);
+    raise(SIGBUS);
+    CHECK(later_calls == 1);
+    CHECK(copying_calls == 1);
+    CHECK(first_calls == 1);
+    unlink("h");
+}
+
 int main(void) {
     RUN(reused_guard_descriptor_zeroes_nothing);
     RUN(unmap_leaves_a_reused_number_open);
     RUN(sigbus_without_a_fault_to_rerun);
     RUN(chain_back_with_copied_siginfo_ends);
     RUN(chain_back_reaches_the_handler_it_replaced);
+    RUN(chain_back_through_two_handlers);
     return check_done();
 }

@@ -34,14 +34,18 @@ struct Disposition {
 
 /// The dispositions to chain to, under a sequence lock (odd while a writer
 /// is busy; writers are serialised by `WRITER` and block SIGBUS meanwhile,
-/// so no handler of theirs spins). `now` is the program's latest; `before`
-/// the one `now` replaced, which is what a handler of the program that
-/// chains back to mapipc's would have found without mapipc.
+/// so no handler of theirs spins). `chain[0]` is the program's latest;
+/// each next one the disposition the one before it replaced: what a
+/// handler of the program that chains back to mapipc's would have found
+/// without mapipc.
 struct Previous {
     seq: AtomicU32,
-    now: Disposition,
-    before: Disposition,
+    chain: [Disposition; CHAIN],
 }
+
+/// How many program handlers chaining back through mapipc's are followed;
+/// past them, the default action.
+const CHAIN: usize = 4;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const DEFAULT: Disposition = Disposition {
@@ -52,8 +56,7 @@ const DEFAULT: Disposition = Disposition {
 
 static PREVIOUS: Previous = Previous {
     seq: AtomicU32::new(0),
-    now: DEFAULT,
-    before: DEFAULT,
+    chain: [DEFAULT; CHAIN],
 };
 
 /// Serialises installation and every write of PREVIOUS (never taken in the
@@ -230,7 +233,7 @@ fn take_over() -> std::result::Result<(), i32> {
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = ours();
     // SA_ONSTACK: a program with an alternate signal stack keeps using it.
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | restart_as(&PREVIOUS.now);
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | restart_as(&PREVIOUS.chain[0]);
     // Every signal blocked while it runs: no other handler can interrupt
     // it inside the table (where one that longjmps would leave a slot
     // counted busy for ever); a program handler it calls gets the mask the
@@ -278,19 +281,17 @@ fn sigbus_bit() -> u64 {
     1u64 << (libc::SIGBUS - 1)
 }
 
-/// Makes `action` the disposition to chain to (the one it replaced becomes
-/// `before`), under the sequence lock, with SIGBUS blocked in this thread
+/// Makes `action` the disposition to chain to (the others move one down
+/// the chain), under the sequence lock, with SIGBUS blocked in this thread
 /// so that no handler here waits for a write it interrupted. The same
 /// action again changes nothing.
 fn remember(action: &libc::sigaction) {
-    let (handler, flags, mask) = read(&PREVIOUS.now);
-    if (handler, flags, mask)
-        == (
-            action.sa_sigaction,
-            action.sa_flags,
-            low_mask(&action.sa_mask),
-        )
-    {
+    let new = (
+        action.sa_sigaction,
+        action.sa_flags,
+        low_mask(&action.sa_mask),
+    );
+    if read(&PREVIOUS.chain[0]) == new {
         return;
     }
     let mut block = sigbus_bit();
@@ -298,13 +299,11 @@ fn remember(action: &libc::sigaction) {
     // SAFETY: 8-byte kernel signal sets, valid pointers.
     unsafe { rt_sigprocmask(libc::SIG_BLOCK, &mut block, &mut old) };
     PREVIOUS.seq.fetch_add(1, Ordering::SeqCst);
-    write(&PREVIOUS.before, handler, flags, mask);
-    write(
-        &PREVIOUS.now,
-        action.sa_sigaction,
-        action.sa_flags,
-        low_mask(&action.sa_mask),
-    );
+    for i in (1..CHAIN).rev() {
+        let (handler, flags, mask) = read(&PREVIOUS.chain[i - 1]);
+        write(&PREVIOUS.chain[i], handler, flags, mask);
+    }
+    write(&PREVIOUS.chain[0], new.0, new.1, new.2);
     PREVIOUS.seq.fetch_add(1, Ordering::SeqCst);
     // SAFETY: as above; restores the mask this thread had.
     unsafe { rt_sigprocmask(libc::SIG_SETMASK, &mut old, std::ptr::null_mut()) };
@@ -325,12 +324,11 @@ fn read(d: &Disposition) -> (usize, i32, u64) {
 }
 
 /// The disposition a SIGBUS `level` handlers deep in the chain goes to,
-/// consistently read: (handler, flags, mask). Past `before`, the default.
+/// consistently read: (handler, flags, mask). Past the chain, the default.
 fn previous(level: u64) -> (usize, i32, u64) {
-    let d = match level {
-        0 => &PREVIOUS.now,
-        1 => &PREVIOUS.before,
-        _ => return (libc::SIG_DFL, 0, 0),
+    let d = match PREVIOUS.chain.get(level as usize) {
+        Some(d) => d,
+        None => return (libc::SIG_DFL, 0, 0),
     };
     loop {
         let seq = PREVIOUS.seq.load(Ordering::SeqCst);
@@ -372,7 +370,7 @@ const _: () = assert!(std::mem::size_of::<libc::siginfo_t>() == MARK_AT + 8);
 /// `info` is NULL or a valid siginfo_t.
 unsafe fn level_of(info: *const libc::siginfo_t) -> u64 {
     if info.is_null() {
-        return 2;
+        return CHAIN as u64;
     }
     // SAFETY: the caller's promise; siginfo_t is MARK_AT + 8 bytes.
     let mark = unsafe {
@@ -462,14 +460,12 @@ unsafe fn pass_on(
     }
     if flags & libc::SA_RESETHAND != 0 {
         // One call only: later SIGBUS that are not ours get the default.
-        let d = if level == 0 {
-            &PREVIOUS.now
-        } else {
-            &PREVIOUS.before
-        };
-        let _ =
-            d.handler
-                .compare_exchange(target, libc::SIG_DFL, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = PREVIOUS.chain[level as usize].handler.compare_exchange(
+            target,
+            libc::SIG_DFL,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
     // The mask the kernel would have set for that handler: the interrupted
     // code's, its sa_mask, and SIGBUS itself unless SA_NODEFER.
