@@ -25,6 +25,9 @@ use std::sync::Once;
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{registry, RegionInfo};
 
+mod links;
+use links::Slot;
+
 /// Where the word lies from the link field in every entry (`futex_offset`
 /// of the list head): glibc's 64-bit layout, word at 0 and `next` at 32.
 pub(crate) const FUTEX_OFFSET: isize = -32;
@@ -323,23 +326,22 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
     let Some(me) = ME.with(Cell::get) else {
         return false;
     };
+    // Bounded like the kernel's walk, and like it stops at a null link (left
+    // by a lock that another thread took after a peer cleared its word, and
+    // gave back) or at one it cannot read (a peer rewrote a link in shared
+    // memory).
     let head = me.head as usize;
-    // SAFETY: head is this thread's live list head; every link on the list
-    // names an entry this thread holds, still mapped (this check runs before
-    // any unmap). The walk is bounded like the kernel's, and like it stops
-    // at a null link (left by a lock that another thread took after a peer
-    // cleared its word, and gave back).
-    unsafe {
-        let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
-        for _ in 0..ROBUST_LIST_LIMIT {
-            if link == head || link == 0 {
-                return false;
-            }
-            let word = link.wrapping_add_signed(FUTEX_OFFSET);
-            if word.wrapping_sub(start) < len {
-                return true;
-            }
-            link = ptr::read_volatile(link as *const usize) & !1;
+    let mut link = head;
+    for _ in 0..ROBUST_LIST_LIMIT {
+        link = match me.read_slot(link, Slot::Next) {
+            Some(next) => next & !1,
+            None => return false,
+        };
+        if link == head || link == 0 {
+            return false;
+        }
+        if link.wrapping_add_signed(FUTEX_OFFSET).wrapping_sub(start) < len {
+            return true;
         }
     }
     false
@@ -461,19 +463,56 @@ impl Me {
     }
 
     /// Takes the entry out of this thread's list; it is on it.
+    ///
+    /// Its links lie in shared memory, where a peer may have rewritten
+    /// them: a neighbour they name is written only if it names the entry
+    /// back (and is readable, and writable); else the entry is cut out from
+    /// wherever the list names it (`unlink_damaged`).
     #[inline]
     pub(crate) fn dequeue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
-        let after = next.load(Ordering::Relaxed) as *mut c_void;
-        let before = prev.load(Ordering::Relaxed) as *mut c_void;
-        // SAFETY: the entry is on this thread's list (it holds the futex),
-        // so its neighbours are live entries of this thread or the head,
-        // each with a prev slot one pointer before its next slot.
-        unsafe {
-            ptr::write_volatile(untag(after).sub(1), before);
-            ptr::write_volatile(untag(before), after);
+        let me = next.as_ptr() as usize;
+        let after = next.load(Ordering::Relaxed);
+        let before = prev.load(Ordering::Relaxed);
+        if self.names(before, Slot::Next, me) && self.names(after & !1, Slot::Prev, me) {
+            self.write_slot(after & !1, Slot::Prev, before);
+            compiler_fence(Ordering::SeqCst);
+            self.write_slot(before, Slot::Next, after);
+        } else {
+            self.unlink_damaged(me, after);
         }
         compiler_fence(Ordering::SeqCst);
         next.store(0, Ordering::Relaxed);
         prev.store(0, Ordering::Relaxed);
+    }
+
+    /// Cuts the entry whose link is `me` out of the list where a walk from
+    /// the head finds it, joining its predecessor to `after` if that names
+    /// the entry back, else to the head: the entries past a damaged link
+    /// are lost to the list (as they already were to the kernel's walk).
+    #[cold]
+    #[inline(never)]
+    fn unlink_damaged(&self, me: usize, after: usize) {
+        let head = self.head as usize;
+        let after = if self.names(after & !1, Slot::Prev, me) {
+            after
+        } else {
+            head
+        };
+        let mut link = head;
+        for _ in 0..ROBUST_LIST_LIMIT {
+            let Some(first) = self.read_slot(link, Slot::Next).map(|n| n & !1) else {
+                return;
+            };
+            if first == me {
+                self.write_slot(after & !1, Slot::Prev, link);
+                compiler_fence(Ordering::SeqCst);
+                self.write_slot(link, Slot::Next, after);
+                return;
+            }
+            if first == head || first == 0 {
+                return;
+            }
+            link = first;
+        }
     }
 }
