@@ -3,7 +3,8 @@
  * holder must never follow them to write, or read, outside the objects it
  * holds: not on unlock, not while checking an unmap. Unlocking in any order
  * beside glibc's robust mutexes (whose links mapipc checks by other means
- * than its own records) must keep the thread's list whole. */
+ * than its own records) must keep the thread's list whole. A holder whose
+ * lock's state was overwritten still gives it back. */
 #include <pthread.h>
 #include <stdint.h>
 
@@ -15,20 +16,23 @@
  * it alone. Same address in the forked peer. */
 static uint64_t canary[4] = {CANARY, CANARY, CANARY, CANARY};
 
-/* The peer: a forked child that writes `prev` and `next` into the links of
- * the mutex at `m`, which the parent holds, then exits. */
-static void peer_rewrites_links(mapipc_mutex *m, uint64_t prev, uint64_t next) {
+/* The peer: a forked child that copies `n` bytes from `src` to `off`
+ * bytes into the mutex at `m`, which the parent holds, then exits. */
+static void peer_writes(mapipc_mutex *m, size_t off, const void *src, size_t n) {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        uint64_t *words = (uint64_t *)m;
-        __atomic_store_n(&words[3], prev, __ATOMIC_RELAXED);
-        __atomic_store_n(&words[4], next, __ATOMIC_RELAXED);
+        memcpy((char *)m + off, src, n);
         _exit(0);
     }
     REQUIRE(check_wait(pid) == 0);
+}
+
+static void peer_rewrites_links(mapipc_mutex *m, uint64_t prev, uint64_t next) {
+    uint64_t links[2] = {prev, next};
+    peer_writes(m, 24, links, sizeof links);
 }
 
 /* Links naming the holder's own memory: the unlock used to store the
@@ -60,6 +64,30 @@ static void garbage_next_link_leaves_unmap_working(void) {
     CHECK_STATUS(mapipc_unmap(m), MAPIPC_ERR_BUSY, EBUSY);
     CHECK_OK(mapipc_mutex_unlock(m));
     CHECK_OK(mapipc_unmap(m));
+}
+
+/* A peer that overwrites the state of a lock this thread holds: the unlock
+ * still gives it back and says what it found (it used to refuse, and the
+ * region stayed BUSY for good). */
+static void overwritten_state_still_unlocks(void) {
+    const uint32_t states[2] = {0xdeadbeefu, 0x4d580003u /* unrecoverable */};
+    for (int i = 0; i < 2; i++) {
+        mapipc_mutex *m = anon(4096);
+        CHECK_OK(mapipc_mutex_init(m));
+        CHECK_OK(mapipc_mutex_lock(m, 0));
+        peer_writes(m, 4, &states[i], sizeof states[i]);
+        if (i == 0) {
+            CHECK_STATUS(mapipc_mutex_unlock(m), MAPIPC_ERR_INVALID_ARGUMENT, 0);
+            CHECK_MESSAGE("overwritten while the calling thread held it");
+            CHECK(__atomic_load_n((uint32_t *)m, __ATOMIC_ACQUIRE) == 0);
+        } else {
+            CHECK_STATUS(mapipc_mutex_unlock(m), MAPIPC_ERR_NOT_RECOVERABLE, 0);
+            CHECK_STATUS(mapipc_mutex_lock(m, 0), MAPIPC_ERR_NOT_RECOVERABLE, 0);
+        }
+        CHECK_STATUS(mapipc_mutex_unlock(m), i == 0 ? MAPIPC_ERR_INVALID_ARGUMENT
+                                                    : MAPIPC_ERR_NOT_RECOVERABLE, 0);
+        CHECK_OK(mapipc_unmap(m));
+    }
 }
 
 struct interleaved {
@@ -111,6 +139,7 @@ static void unlock_between_glibc_and_mapipc_keeps_the_list_whole(void) {
 int main(void) {
     RUN(rewritten_links_write_nothing_outside);
     RUN(garbage_next_link_leaves_unmap_working);
+    RUN(overwritten_state_still_unlocks);
     RUN(unlock_between_glibc_and_mapipc_keeps_the_list_whole);
     return check_done();
 }

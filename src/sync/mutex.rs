@@ -393,35 +393,58 @@ impl SharedMutex {
     /// Unlocks. Only the holding thread may. Unlocking after an owner death
     /// without [`SharedMutex::consistent`] makes the mutex unrecoverable for
     /// everyone and returns that error (the lock is released all the same).
+    /// A holder whose lock's state another process overwrote meanwhile
+    /// gives it back all the same (its robust list and unmaps stay right)
+    /// and is told.
     #[inline]
     pub fn unlock(&self) -> Result<()> {
-        self.ready()?;
+        let ready = self.ready();
         let me = robust::me()?;
-        self.held_by(&me, "unlock")?;
-        // Only the holder changes the state, so it cannot move under us.
-        let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
+        if let Err(not_held) = self.held_by(&me, "unlock") {
+            ready?;
+            return Err(not_held);
+        }
+        // Only the holder changes the state, so it cannot move under us
+        // (but for a hostile writer, whose value is reported below).
+        let state = self.state.load(Ordering::Relaxed);
+        let abandoned = state == STATE_INCONSISTENT;
         let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
         me.note_released(self.addr());
         self.holder_ns.store(0, Ordering::Relaxed);
-        let free = if abandoned {
+        if abandoned {
             self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
+        }
+        let free = if abandoned || state == STATE_UNRECOVERABLE {
             UNRECOVERABLE_WORD
         } else {
             0
         };
         let before = self.word.swap(free, Ordering::Release);
-        if abandoned {
+        if free != 0 {
             // Every sleeper must see the new state, not just one.
             let _ = futex::wake(&self.word, u32::MAX, Scope::Shared);
         } else if before & FUTEX_WAITERS != 0 {
             let _ = futex::wake(&self.word, 1, Scope::Shared);
         }
         me.restore_pending(pending);
-        if abandoned {
-            return Err(self.unrecoverable());
+        match state {
+            STATE_CONSISTENT => Ok(()),
+            STATE_INCONSISTENT | STATE_UNRECOVERABLE => Err(self.unrecoverable()),
+            _ => Err(self.overwritten(state)),
         }
-        Ok(())
+    }
+
+    #[cold]
+    fn overwritten(&self, state: u32) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the mutex at {:#x} was overwritten while the calling thread held it (its state \
+                 reads {state:#x}, no mapipc mutex's); the thread released it",
+                self.addr()
+            ),
+        )
     }
 
     /// Marks the data repaired after [`Acquired::OwnerDied`]: the mutex
