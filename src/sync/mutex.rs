@@ -398,24 +398,39 @@ impl SharedMutex {
     /// and is told.
     #[inline]
     pub fn unlock(&self) -> Result<()> {
-        let ready = self.ready();
-        let me = robust::me()?;
-        if let Err(not_held) = self.held_by(&me, "unlock") {
-            ready?;
-            return Err(not_held);
+        if let Err(not_ready) = self.ready() {
+            return self.unlock_overwritten(not_ready);
         }
+        let me = robust::me()?;
+        self.held_by(&me, "unlock")?;
         // Only the holder changes the state, so it cannot move under us
-        // (but for a hostile writer, whose value is reported below).
-        let state = self.state.load(Ordering::Relaxed);
+        // (but for a hostile writer: see unlock_overwritten).
+        self.release(me, self.state.load(Ordering::Relaxed))
+    }
+
+    /// `unlock` of a mutex whose state is not a live one: by its holder
+    /// (another process overwrote the state meanwhile), it is released all
+    /// the same, so the holder's robust list and unmaps stay right.
+    #[cold]
+    #[inline(never)]
+    fn unlock_overwritten(&self, not_ready: Error) -> Result<()> {
+        let me = robust::me()?;
+        if self.held_by(&me, "unlock").is_err() {
+            return Err(not_ready);
+        }
+        self.release(me, self.state.load(Ordering::Relaxed))
+    }
+
+    /// Gives the lock back; the caller holds it, and read `state`.
+    #[inline(always)]
+    fn release(&self, me: Me, state: u32) -> Result<()> {
         let abandoned = state == STATE_INCONSISTENT;
         let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
         me.note_released(self.addr());
         self.holder_ns.store(0, Ordering::Relaxed);
-        if abandoned {
-            self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
-        }
         let free = if abandoned || state == STATE_UNRECOVERABLE {
+            self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
             UNRECOVERABLE_WORD
         } else {
             0

@@ -473,6 +473,30 @@ impl Me {
         let me = next.as_ptr() as usize;
         let after = next.load(Ordering::Relaxed);
         let before = prev.load(Ordering::Relaxed);
+        let head = self.head as usize;
+        if before == head && after == head {
+            // The usual case, inline: the only entry, between the head's
+            // two links.
+            if self.read_slot(head, Slot::Next) == Some(me)
+                && self.read_slot(head, Slot::Prev) == Some(me)
+            {
+                self.write_slot(head, Slot::Prev, head);
+                compiler_fence(Ordering::SeqCst);
+                self.write_slot(head, Slot::Next, head);
+            } else {
+                self.unlink_damaged(me, after);
+            }
+        } else {
+            self.unlink_between(me, before, after);
+        }
+        compiler_fence(Ordering::SeqCst);
+        next.store(0, Ordering::Relaxed);
+        prev.store(0, Ordering::Relaxed);
+    }
+
+    /// `dequeue` of an entry with other entries around it.
+    #[inline(never)]
+    fn unlink_between(&self, me: usize, before: usize, after: usize) {
         if self.names(before, Slot::Next, me) && self.names(after & !1, Slot::Prev, me) {
             self.write_slot(after & !1, Slot::Prev, before);
             compiler_fence(Ordering::SeqCst);
@@ -480,9 +504,6 @@ impl Me {
         } else {
             self.unlink_damaged(me, after);
         }
-        compiler_fence(Ordering::SeqCst);
-        next.store(0, Ordering::Relaxed);
-        prev.store(0, Ordering::Relaxed);
     }
 
     /// Cuts the entry whose link is `me` out of the list where a walk from

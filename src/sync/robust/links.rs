@@ -22,6 +22,7 @@ pub(super) enum Slot {
 }
 
 impl Slot {
+    #[inline(always)]
     fn of(self, link: usize) -> usize {
         match self {
             Slot::Next => link,
@@ -34,11 +35,17 @@ const WORD: usize = std::mem::size_of::<usize>();
 
 impl Me {
     /// Whether the entry whose link is `link` is memory this thread may
-    /// load from and store to directly.
+    /// load from and store to directly: its list head (the usual
+    /// neighbour, checked first and inline) or a held lock.
+    #[inline(always)]
     fn knows(&self, link: usize) -> bool {
-        if link == self.head as usize {
-            return true;
-        }
+        link == self.head as usize || self.holds_entry(link)
+    }
+
+    /// Whether `link` is the link of a mapipc lock this thread noted
+    /// taking (mapped while held: unmap refuses).
+    #[inline(never)]
+    fn holds_entry(&self, link: usize) -> bool {
         let held = self.held();
         let word = link.wrapping_add_signed(FUTEX_OFFSET);
         // The table of ended threads holds other threads' locks.
@@ -49,59 +56,77 @@ impl Me {
 
     /// The pointer in `slot` of the entry whose link is `link`, or `None`
     /// if it cannot be read (misaligned, not mapped).
+    #[inline(always)]
     pub(super) fn read_slot(&self, link: usize, slot: Slot) -> Option<usize> {
-        let at = slot.of(link);
-        if link % WORD != 0 {
-            return None;
-        }
         if self.knows(link) {
-            // SAFETY: aligned, inside this thread's list head or a lock it
-            // holds (see `knows`); an atomic load, as peers may store there.
-            return Some(unsafe { &*(at as *const AtomicUsize) }.load(Ordering::Relaxed));
+            // SAFETY: inside this thread's list head or a lock it holds
+            // (see `knows`), aligned like every such link; an atomic load,
+            // as peers may store there.
+            return Some(
+                unsafe { &*(slot.of(link) as *const AtomicUsize) }.load(Ordering::Relaxed),
+            );
         }
+        self.read_through_kernel(slot.of(link))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_through_kernel(&self, at: usize) -> Option<usize> {
         let mut value = 0usize;
         let local = libc::iovec {
             iov_base: (&mut value as *mut usize).cast::<c_void>(),
             iov_len: WORD,
         };
-        let remote = libc::iovec {
-            iov_base: at as *mut c_void,
-            iov_len: WORD,
-        };
-        // SAFETY: `local` is this frame's `value`; the kernel checks the
-        // remote address and fails (EFAULT) instead of faulting.
-        let n =
-            unsafe { libc::process_vm_readv(self.pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-        (n == WORD as isize).then_some(value)
+        (self.kernel_copy(local, at, false) == WORD as isize).then_some(value)
     }
 
     /// Stores `value` in `slot` of the entry whose link is `link`, unless it
     /// cannot be written (then nothing happens).
+    #[inline(always)]
     pub(super) fn write_slot(&self, link: usize, slot: Slot, value: usize) {
-        let at = slot.of(link);
-        if link % WORD != 0 {
-            return;
-        }
         if self.knows(link) {
             // SAFETY: as in read_slot; this thread owns these links.
-            unsafe { &*(at as *const AtomicUsize) }.store(value, Ordering::Relaxed);
+            unsafe { &*(slot.of(link) as *const AtomicUsize) }.store(value, Ordering::Relaxed);
             return;
         }
+        self.write_through_kernel(slot.of(link), value);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_through_kernel(&self, at: usize, value: usize) {
         let local = libc::iovec {
             iov_base: (&value as *const usize).cast_mut().cast::<c_void>(),
             iov_len: WORD,
         };
+        self.kernel_copy(local, at, true);
+    }
+
+    /// Copies between `local` and the word at `at` in this process through
+    /// the kernel, which fails (EFAULT) where a load or store would fault.
+    fn kernel_copy(&self, local: libc::iovec, at: usize, write: bool) -> isize {
+        if at % WORD != 0 {
+            return -1;
+        }
         let remote = libc::iovec {
             iov_base: at as *mut c_void,
             iov_len: WORD,
         };
-        // SAFETY: the kernel only reads `local` (this frame's `value`) and
-        // checks the remote address, failing where a store would fault.
-        unsafe { libc::process_vm_writev(self.pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+        let pid = self.pid as libc::pid_t;
+        // SAFETY: `local` is a caller's local word (only read for a write);
+        // the kernel checks the remote address instead of faulting.
+        unsafe {
+            if write {
+                libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
+            } else {
+                libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
+            }
+        }
     }
 
     /// Whether the entry whose link is `link`, another than `me`, names the
     /// entry whose link is `me` in `slot`.
+    #[inline(always)]
     pub(super) fn names(&self, link: usize, slot: Slot, me: usize) -> bool {
         link != me && self.read_slot(link, slot).map(|v| v & !1) == Some(me)
     }
