@@ -136,10 +136,67 @@ static void unlock_between_glibc_and_mapipc_keeps_the_list_whole(void) {
     CHECK_OK(mapipc_unmap(r));
 }
 
+/* A thread that ends holding a lock: mapipc's per-thread record goes with
+ * its thread_local storage, before the kernel releases the lock as the
+ * thread's very last act (pthread key destructors run in between). An
+ * unmap from another thread in that moment must still see the lock: it
+ * used to succeed, and the kernel then marked OWNER_DIED in whatever was
+ * mapped at that address next. */
+static signal_pipe ending, go_on;
+static pthread_key_t ending_key;
+
+static void hold_on_at_the_end(void *value) {
+    (void)value;
+    sp_post(&ending);
+    sp_take(&go_on);
+}
+
+static void *lock_and_end(void *m) {
+    if (mapipc_mutex_lock(m, 0) != MAPIPC_OK) return (void *)1;
+    pthread_setspecific(ending_key, m);
+    return NULL;
+}
+
+static void lock_held_as_its_thread_ends_blocks_unmap(void) {
+    mapipc_mutex *m = anon(4096);
+    CHECK_OK(mapipc_mutex_init(m));
+    sp_open(&ending);
+    sp_open(&go_on);
+    REQUIRE(pthread_key_create(&ending_key, hold_on_at_the_end) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lock_and_end, m) == 0);
+    REQUIRE(sp_take(&ending));
+    CHECK_STATUS(mapipc_unmap(m), MAPIPC_ERR_BUSY, EBUSY);
+    sp_post(&go_on);
+    void *rc = (void *)-1;
+    REQUIRE(pthread_join(t, &rc) == 0);
+    CHECK(rc == NULL);
+    /* Released by the kernel: the region may go now. */
+    CHECK_STATUS(mapipc_mutex_lock(m, 0), MAPIPC_ERR_OWNER_DIED, EOWNERDEAD);
+    CHECK_OK(mapipc_mutex_consistent(m));
+    CHECK_OK(mapipc_mutex_unlock(m));
+    CHECK_OK(mapipc_unmap(m));
+    sp_close(&ending);
+    sp_close(&go_on);
+}
+
+/* Once the kernel released it, no one needs to unlock it first. */
+static void lock_released_at_thread_end_lets_unmap_go(void) {
+    mapipc_mutex *m = anon(4096);
+    CHECK_OK(mapipc_mutex_init(m));
+    REQUIRE(pthread_key_create(&ending_key, NULL) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lock_and_end, m) == 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    CHECK_OK(mapipc_unmap(m));
+}
+
 int main(void) {
     RUN(rewritten_links_write_nothing_outside);
     RUN(garbage_next_link_leaves_unmap_working);
     RUN(overwritten_state_still_unlocks);
     RUN(unlock_between_glibc_and_mapipc_keeps_the_list_whole);
+    RUN(lock_held_as_its_thread_ends_blocks_unmap);
+    RUN(lock_released_at_thread_end_lets_unmap_go);
     return check_done();
 }

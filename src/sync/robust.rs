@@ -19,13 +19,16 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    compiler_fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{registry, RegionInfo};
 
 mod links;
+use super::mutex::FUTEX_TID_MASK;
 use links::Slot;
 
 /// Where the word lies from the link field in every entry (`futex_offset`
@@ -68,6 +71,12 @@ pub(crate) struct HeldTable {
     overflow: AtomicUsize,
     /// Whether a live thread owns this table.
     in_use: AtomicBool,
+    /// The id of the thread that ended holding the locks in `slots` (0
+    /// while a live thread owns the table): the kernel releases them only
+    /// after the thread's last destructor, so the table speaks for them
+    /// until then (see `still_held`). Such a table stays in use for good:
+    /// a checker that clears a slot could otherwise clear a new owner's.
+    ending: AtomicU32,
     /// The next table (all tables ever made, never freed).
     next: *const HeldTable,
 }
@@ -104,6 +113,7 @@ fn claim_table() -> &'static HeldTable {
         slots: Default::default(),
         overflow: AtomicUsize::new(0),
         in_use: AtomicBool::new(true),
+        ending: AtomicU32::new(0),
         next: ptr::null(),
     }));
     let mut first = TABLES.load(Ordering::Relaxed);
@@ -124,6 +134,7 @@ static ENDED: HeldTable = HeldTable {
     slots: [const { AtomicUsize::new(0) }; HELD_SLOTS],
     overflow: AtomicUsize::new(0),
     in_use: AtomicBool::new(true),
+    ending: AtomicU32::new(0),
     next: ptr::null(),
 };
 
@@ -133,11 +144,13 @@ impl HeldTable {
             slot.store(0, Ordering::Relaxed);
         }
         self.overflow.store(0, Ordering::Relaxed);
+        self.ending.store(0, Ordering::Relaxed);
     }
 }
 
-/// Gives the thread's table back when the thread ends: the kernel has
-/// released (marked OWNER_DIED) whatever the thread still held.
+/// Gives the thread's table back when the thread ends, or, if the thread
+/// still holds locks (which the kernel releases only after every
+/// destructor), leaves it to speak for them under the thread's id.
 struct TableOwner(Cell<Option<&'static HeldTable>>);
 
 impl Drop for TableOwner {
@@ -146,6 +159,12 @@ impl Drop for TableOwner {
             // A later call on this thread (another destructor) must not use
             // the table once another thread may have it.
             let _ = HELD.try_with(|h| h.set(&ENDED));
+            let tid = ME.try_with(Cell::get).ok().flatten().map(|me| me.tid);
+            let holds = table.slots.iter().any(|s| s.load(Ordering::Relaxed) != 0);
+            if let (Some(tid), true, 0) = (tid, holds, table.overflow.load(Ordering::Relaxed)) {
+                table.ending.store(tid, Ordering::Release);
+                return;
+            }
             table.clear();
             table.in_use.store(false, Ordering::Release);
         }
@@ -313,13 +332,15 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
         if !table.in_use.load(Ordering::Acquire) {
             continue;
         }
-        if table.overflow.load(Ordering::Acquire) != 0
-            || table
-                .slots
-                .iter()
-                .any(|s| s.load(Ordering::Acquire).wrapping_sub(start) < len)
-        {
+        if table.overflow.load(Ordering::Acquire) != 0 {
             return true;
+        }
+        let ending = table.ending.load(Ordering::Acquire);
+        for slot in &table.slots {
+            let word = slot.load(Ordering::Acquire);
+            if word.wrapping_sub(start) < len && still_held(slot, word, ending) {
+                return true;
+            }
         }
     }
     // The calling thread also for glibc's robust mutexes and channel sides.
@@ -344,6 +365,25 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
             return true;
         }
     }
+    false
+}
+
+/// Whether the lock whose word is at `word` (inside the live region being
+/// unmapped), noted in `slot`, is still held: always while the thread that
+/// noted it lives; once it ended (`ending`, its id), until the kernel
+/// released it as the thread's last act (the word no longer holds the id),
+/// when the note is dropped.
+fn still_held(slot: &AtomicUsize, word: usize, ending: u32) -> bool {
+    if ending == 0 {
+        return true;
+    }
+    // SAFETY: a mutex's word, 4-aligned, inside the region being unmapped,
+    // which is still mapped; an atomic load, as other processes store there.
+    let value = unsafe { &*(word as *const AtomicU32) }.load(Ordering::Acquire);
+    if value & FUTEX_TID_MASK == ending {
+        return true;
+    }
+    let _ = slot.compare_exchange(word, 0, Ordering::Relaxed, Ordering::Relaxed);
     false
 }
 
