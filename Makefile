@@ -242,7 +242,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share).
-bench: lib $(B)/bench
+# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share, cli).
+bench: lib cli $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc
