@@ -34,7 +34,7 @@ C_TEST_SRC := $(wildcard c_tests/test_*.c)
 C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
 LAB_SRC := $(wildcard examples/labs/*.c)
 # Examples that the tests and the demo drive, built like the labs.
-EXAMPLE_PROGS := share_server share_client
+EXAMPLE_PROGS := share_server share_client temporary_sender
 C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
            $(addprefix lab_,$(notdir $(basename $(LAB_SRC)))) \
            $(addprefix example_,$(EXAMPLE_PROGS))
@@ -161,11 +161,15 @@ rust-test:
 
 test: rust-test header-compile symbols install-test demo-test c-test
 
-# README's first command must keep working.
+# README's first command must keep working, and say what examples/demo.expect
+# says, in that order (one extended regular expression a line).
 demo-test: lib
 	@$(MAKE) --no-print-directory -s demo > $(B)/demo.log 2>&1 && grep -q '^demo finished$$' $(B)/demo.log \
 	  || { cat $(B)/demo.log; echo "make demo failed"; exit 1; }
-	@echo "demo: make demo runs to the end"
+	@awk 'NR == FNR { want[n++] = $$0; next } i < n && $$0 ~ want[i] { i++ } \
+	      END { if (i < n) { print "make demo did not print (in this order): " want[i]; exit 1 } }' \
+	  examples/demo.expect $(B)/demo.log || { cat $(B)/demo.log; exit 1; }
+	@echo "demo: make demo runs to the end and shows what examples/demo.expect says"
 
 install: lib cli
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
@@ -229,8 +233,9 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/lab_file_writer \
       $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
       $(B)/c_tests/static/example_share_server $(B)/c_tests/static/example_share_client \
-      $(B)/c_tests/static/misuse
-	@examples/demo.sh $(B)/c_tests/static
+      $(B)/c_tests/static/lab_shmdemo $(B)/c_tests/static/example_temporary_sender \
+      $(B)/c_tests/static/misuse cli
+	@examples/demo.sh $(B)/c_tests/static $(B)/bin/mapipc
 
 $(B)/c_tests/static/misuse: $(B)/examples/misuse
 	@cp $< $@
