@@ -211,7 +211,9 @@ install-test: lib
 	  grep -q '^\.TH mapipc 1' usr/share/man/man1/mapipc.1; \
 	  for c in LS INSPECT GC RM; do grep -q "^\.SH \"MAPIPC $$c\"" usr/share/man/man1/mapipc.1; done; \
 	  grep -q 'dry\\-run' usr/share/man/man1/mapipc.1
-	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed"
+	@MAPIPC_CLI_BIN=$(abspath $(B)/install-test/usr/bin/mapipc) $(CARGO) test -q -p mapipc-cli --test cli \
+	  > $(B)/install-test/cli.log 2>&1 || { cat $(B)/install-test/cli.log; echo "cli/tests/cli.rs fails against the installed mapipc"; exit 1; }
+	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed, its tests pass"
 	@$(MAKE) --no-print-directory -s uninstall PREFIX=$(abspath $(B)/install-test/usr)
 	@left=$$(find $(B)/install-test/usr -type f -o -type l); [ -z "$$left" ] || { echo "uninstall left: $$left"; exit 1; }
 	@rm -rf $(B)/install-test
