@@ -83,6 +83,14 @@ impl Object {
         }
     }
 
+    /// Only a name, for an object a helper creates: removed at the end too.
+    fn named(tag: &str) -> Object {
+        Object {
+            name: unique_name(tag),
+            region: None,
+        }
+    }
+
     fn exists(&self) -> bool {
         std::path::Path::new(&format!("/dev/shm{}", self.name)).exists()
     }
@@ -535,10 +543,7 @@ fn lifetime(v: &Value) -> (Option<bool>, Option<bool>) {
 #[test]
 fn temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it() {
     // The killed user's object: named here, so that a failure still removes it.
-    let doomed = Object {
-        name: unique_name("stale"),
-        region: None,
-    };
+    let doomed = Object::named("stale");
     let user = Peer::start("temporary", &doomed.name);
     let upid = user.pid();
     let live = Object::temporary("live", 4096);
@@ -637,10 +642,7 @@ fn temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it() {
 
 #[test]
 fn rm_of_a_live_temporary_object_removes_the_name_not_the_memory() {
-    let obj = Object {
-        name: unique_name("rm-live"),
-        region: None,
-    };
+    let obj = Object::named("rm-live");
     let user = Peer::start("temporary", &obj.name);
     let maps = format!("/proc/{}/maps", user.pid());
     let ino = std::os::unix::fs::MetadataExt::ino(
