@@ -128,8 +128,11 @@ say "\$ shmdemo 'kept for later'    # seed 004's System V segment; shmdemo maps 
 say "$("$bin/lab_shmdemo" 'kept for later')"
 # ftok's key of shmdemo.key with project id 'R' (0x52), as in the System V step.
 shm_key=$(printf '0x%08x' $(( (0x52 << 24) | (($(stat -c %d shmdemo.key) & 0xff) << 16) | ($(stat -c %i shmdemo.key) & 0xffff) )))
-# Only this demo's rows (and the header) of what mapipc ls shows.
-ls_ours() { "$mapipc" ls | awk -v n="$temp_name" -v k="$shm_key" 'NR == 1 || $2 == n || $2 == k' | sed 's/^/     /'; }
+# Runs mapipc ls, keeps its output in $listing, shows this demo's rows.
+ls_ours() {
+    listing=$("$mapipc" ls)
+    printf '%s\n' "$listing" | awk -v n="$temp_name" -v k="$shm_key" 'NR == 1 || $2 == n || $2 == k' | sed 's/^/     /'
+}
 say "\$ temporary_sender $temp_name &   # MAPIPC_TEMPORARY object with a channel; sends 3 messages"
 mkfifo sender.in sender.out
 "$bin/example_temporary_sender" "$temp_name" < sender.in > sender.out &
@@ -146,20 +149,22 @@ sender=
 exec 6>&- 7<&-
 say "\$ mapipc ls"
 ls_ours
-"$mapipc" ls | grep -q "^posix *$temp_name .* stale .* snd $dead dead" \
+printf '%s\n' "$listing" | grep -q "^posix *$temp_name .* stale .* snd $dead dead" \
     || { say "mapipc ls does not show the object stale and its sender dead!"; exit 1; }
 say "\$ mapipc inspect $temp_name   # only reads: the 3 messages stay queued"
 "$mapipc" inspect "$temp_name" | sed 's/^/     /'
 say "\$ mapipc gc     # (this demo's line; it removes any stale temporary object on the machine)"
-"$mapipc" gc | grep -F "removed $temp_name " | sed 's/^/     /'
+collected=$("$mapipc" gc)
+printf '%s\n' "$collected" | grep -F "removed $temp_name " | sed 's/^/     /'
 [ ! -e "/dev/shm$temp_name" ] || { say "mapipc gc left the stale object!"; exit 1; }
 say "\$ mapipc ls     # the temporary object is gone; shmdemo's segment stays: nobody said it was temporary"
 ls_ours
-"$mapipc" ls | grep -q "^sysv *$shm_key " || { say "shmdemo's segment went too!"; exit 1; }
+printf '%s\n' "$listing" | grep -q "^sysv *$shm_key " || { say "shmdemo's segment went too!"; exit 1; }
 say "\$ shmdemo; shmdemo -r    # the lab reads its segment, then removes it: the demo leaves nothing"
 say "$("$bin/lab_shmdemo")"
 say "$("$bin/lab_shmdemo" -r)"
-! "$mapipc" ls | grep -q "^sysv *$shm_key " || { say "shmdemo's segment is still there!"; exit 1; }
+listing=$("$mapipc" ls)
+! printf '%s\n' "$listing" | grep -q "^sysv *$shm_key " || { say "shmdemo's segment is still there!"; exit 1; }
 rm shmdemo.key sender.in sender.out
 
 step "the labs' mistakes, made on purpose"

@@ -671,3 +671,26 @@ fn rm_of_a_live_temporary_object_removes_the_name_not_the_memory() {
     user.kill();
     assert!(!obj.exists(), "nothing comes back when its user dies");
 }
+
+#[test]
+fn a_reader_that_stops_early_gets_no_error_message() {
+    let mut child = Command::new(bin())
+        .args(["ls", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // as `| head -c 0` would
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}",
+        out.status
+    );
+}
