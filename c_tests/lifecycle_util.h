@@ -4,6 +4,8 @@
 #define MAPIPC_LIFECYCLE_UTIL_H
 
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -12,6 +14,20 @@
 static inline void life_name(char *buf, size_t n, char *path, size_t pn, const char *tag) {
     snprintf(buf, n, "/mapipc-life-%d-%s", (int)getpid(), tag);
     snprintf(path, pn, "/dev/shm%s", buf);
+}
+
+/* Gives this process (and its children) a /dev/shm of its own where it may
+ * (root: a tmpfs in a new mount namespace), so that counting /dev/shm
+ * counts only this test's objects and no other program's mapipc_gc removes
+ * its stale ones. Elsewhere the real /dev/shm is used and the counts hold
+ * while nothing else creates or removes objects there. */
+static inline void private_dev_shm(void) {
+    if (unshare(CLONE_NEWNS) != 0) {
+        printf("# /dev/shm shared with the host (unshare: %s)\n", strerror(errno));
+        return;
+    }
+    REQUIRE(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    REQUIRE(mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") == 0);
 }
 
 static inline int shm_exists(const char *path) {

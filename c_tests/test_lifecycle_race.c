@@ -124,6 +124,7 @@ static void racing_processes_keep_the_invariants(void) {
 }
 
 int main(void) {
+    private_dev_shm();
     RUN(racing_processes_keep_the_invariants);
     return check_done();
 }

@@ -208,6 +208,7 @@ static void gc_spares_what_lives(void) {
 }
 
 int main(void) {
+    private_dev_shm();
     RUN(goes_with_the_last_unmap);
     RUN(temporary_files_too);
     RUN(flag_rules);
