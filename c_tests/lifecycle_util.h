@@ -26,7 +26,7 @@ static inline void private_dev_shm(void) {
         printf("# /dev/shm shared with the host (unshare: %s)\n", strerror(errno));
         return;
     }
-    REQUIRE(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    REQUIRE(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0);
     REQUIRE(mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") == 0);
 }
 
