@@ -23,10 +23,10 @@ mod table;
 
 use table::SlotId;
 
-use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::local;
 use crate::region::{Region, RegionInfo, Watcher};
 use crate::sys;
 
@@ -201,7 +201,7 @@ pub(crate) unsafe fn copy(
 ) -> Result<()> {
     if !(cfg!(target_arch = "x86_64")
         && handler::installed()
-        && SIGBUS_OPEN.with(Cell::get)
+        && sigbus_open()
         && table::nothing_lost())
     {
         // SAFETY: the caller's promise.
@@ -243,7 +243,7 @@ unsafe fn copy_slow(
         // No signal-based copy there: the kernel copies.
         // SAFETY: the caller's promise.
         unsafe { kernel_copy(dst, src, len, direction) }
-    } else if SIGBUS_OPEN.with(Cell::get) {
+    } else if sigbus_open() {
         // SAFETY: the caller's promise; the handler is installed and SIGBUS
         // reaches it in this thread.
         unsafe { copy::copy(dst, src, len, lo, lo + len) }
@@ -260,18 +260,19 @@ unsafe fn copy_slow(
     }
 }
 
-thread_local! {
-    /// Whether this thread was seen to let SIGBUS through (not blocked), so
-    /// that the signal-based copy is safe here: the kernel kills a process
-    /// whose thread faults with SIGBUS blocked, whatever the handler.
-    /// Checked at the thread's first copy and again after each map call it
-    /// makes (`reclaim_handler`).
-    static SIGBUS_OPEN: Cell<bool> = const { Cell::new(false) };
+/// Whether this thread was seen to let SIGBUS through (not blocked), so
+/// that the signal-based copy is safe here: the kernel kills a process whose
+/// thread faults with SIGBUS blocked, whatever the handler. Checked at the
+/// thread's first copy and again after each map call it makes
+/// (`reclaim_handler`). In the thread's block (`local`).
+#[inline(always)]
+fn sigbus_open() -> bool {
+    local::local().sigbus_open.get()
 }
 
 /// Forgets what this thread's signal mask was: the next copy looks again.
 pub(crate) fn recheck_mask() {
-    let _ = SIGBUS_OPEN.try_with(|open| open.set(false));
+    local::local().sigbus_open.set(false);
 }
 
 /// The copy for a thread that blocks SIGBUS (or not known yet not to):
@@ -298,7 +299,7 @@ unsafe fn copy_without_signal(
         )
     };
     if current & (1u64 << (libc::SIGBUS - 1)) == 0 {
-        let _ = SIGBUS_OPEN.try_with(|open| open.set(true));
+        local::local().sigbus_open.set(true);
         let lo = match direction {
             Direction::Read => src as usize,
             Direction::Write => dst as usize,
