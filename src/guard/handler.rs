@@ -88,12 +88,6 @@ static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
 /// async-signal-safe).
 static PAGE: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether the handler is installed (one load).
-#[inline(always)]
-pub(crate) fn installed() -> bool {
-    INSTALLED.load(Ordering::Acquire)
-}
-
 /// Installs the handler if it is not yet; cheap once it is.
 #[inline]
 pub(crate) fn install() -> Result<()> {

@@ -199,13 +199,50 @@ pub(crate) unsafe fn copy(
     direction: Direction,
     region_addr: usize,
 ) -> Result<()> {
-    if !(cfg!(target_arch = "x86_64")
-        && handler::installed()
-        && sigbus_open()
-        && table::nothing_lost())
-    {
+    // SAFETY: the caller's promise.
+    match unsafe { copy_fast(dst, src, len, direction) } {
+        Some(Ok(())) => Ok(()),
+        Some(Err(stopped)) => Err(stopped.error()),
         // SAFETY: the caller's promise.
-        return unsafe { copy_slow(dst, src, len, direction, region_addr) };
+        None => unsafe { copy_slow(dst, src, len, direction, region_addr) },
+    }
+}
+
+/// A fast copy that SIGBUS stopped: what [`Stopped::error`] needs to say
+/// why, all of it from the copy's own registers.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    fault: copy::Fault,
+    lo: usize,
+    hi: usize,
+    direction: Direction,
+}
+
+impl Stopped {
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn error(self) -> Error {
+        truncated(self.fault, self.direction, self.hi - self.lo, self.lo)
+    }
+}
+
+/// [`copy`] in the common case: the thread is known to let SIGBUS through
+/// (which it is marked only once the handler is installed, never undone)
+/// and no guarded page was ever replaced. `None`: not the common case,
+/// nothing copied; the caller takes [`copy`]'s full path. The region side
+/// starts the copy's range (`region_addr` of `copy`).
+///
+/// # Safety
+/// As for [`copy`].
+#[inline(always)]
+pub(crate) unsafe fn copy_fast(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+) -> Option<std::result::Result<(), Stopped>> {
+    if !(cfg!(target_arch = "x86_64") && sigbus_open() && table::nothing_lost()) {
+        return None;
     }
     let lo = match direction {
         Direction::Read => src as usize,
@@ -213,10 +250,13 @@ pub(crate) unsafe fn copy(
     };
     // SAFETY: the caller's promise; the handler is installed and SIGBUS
     // reaches it in this thread.
-    match unsafe { copy::copy(dst, src, len, lo, lo + len) } {
-        Ok(()) => Ok(()),
-        Err(f) => Err(truncated(f, direction, len, region_addr)),
-    }
+    let copied = unsafe { copy::copy_inline(dst, src, len, lo, lo + len) };
+    Some(copied.map_err(|(fault, lo, hi)| Stopped {
+        fault,
+        lo,
+        hi,
+        direction,
+    }))
 }
 
 /// Everything but the plain copy: installing the handler, a thread not yet

@@ -295,14 +295,21 @@ fn remember_found(generation: u64, place: Place) {
 /// the same region and no region came or went since.
 #[inline]
 pub fn locate(addr: usize, size: usize, align: usize, need: Need, what: &str) -> Result<Place> {
-    let (generation, place) = last_found();
-    if addr % align == 0
-        && place.holds(addr, size, need)
-        && generation == GENERATION.load(Ordering::Acquire)
-    {
-        return Ok(place);
+    match located(addr, size, align, need) {
+        Some(place) => Ok(place),
+        None => locate_slow(addr, size, align, need, what),
     }
-    locate_slow(addr, size, align, need, what)
+}
+
+/// [`locate`] answered from the thread's last lookup alone: `None` when
+/// that cannot tell (then `locate` looks, and says what is wrong).
+#[inline(always)]
+pub fn located(addr: usize, size: usize, align: usize, need: Need) -> Option<Place> {
+    let (generation, place) = last_found();
+    (addr % align == 0
+        && place.holds(addr, size, need)
+        && generation == GENERATION.load(Ordering::Acquire))
+    .then_some(place)
 }
 
 #[cold]

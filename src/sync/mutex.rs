@@ -215,13 +215,47 @@ impl SharedMutex {
             Err(_) => self.lock_contended(me, pending, timeout),
         };
         if got.is_ok() {
-            self.holder_ns.store(robust::ns(), Ordering::Relaxed);
-            self.holder_pid.store(me.pid, Ordering::Relaxed);
-            me.enqueue(&self.prev, &self.next);
-            me.note_held(self.addr());
+            self.note_taken(&me);
         }
         me.restore_pending(pending);
         got
+    }
+
+    /// [`SharedMutex::lock`] when it succeeds at once and cleanly, for a
+    /// thread that has locked before: false when it did not (free and not
+    /// abandoned, a thread already known), and then nothing changed.
+    #[inline(always)]
+    pub(crate) fn try_lock_fast(&self) -> bool {
+        if !matches!(
+            self.state.load(Ordering::Acquire),
+            STATE_CONSISTENT | STATE_INCONSISTENT
+        ) {
+            return false;
+        }
+        let Some(me) = robust::cached_me() else {
+            return false;
+        };
+        let pending = me.set_pending(&self.next);
+        let took = self
+            .word
+            .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if took {
+            self.note_taken(&me);
+        }
+        me.restore_pending(pending);
+        took
+    }
+
+    /// What every lock records once the word is the caller's: who holds it
+    /// (for the checks and for inspection), the robust list entry, the
+    /// held-lock table.
+    #[inline(always)]
+    fn note_taken(&self, me: &Me) {
+        self.holder_ns.store(robust::ns(), Ordering::Relaxed);
+        self.holder_pid.store(me.pid, Ordering::Relaxed);
+        me.enqueue(&self.prev, &self.next);
+        me.note_held(self.addr());
     }
 
     /// The slow path of `lock`. The pending slot names this mutex only
@@ -400,6 +434,37 @@ impl SharedMutex {
         self.held_by(&me, "unlock")?;
         // Only the holder changes the state, so it cannot move under us.
         let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
+        self.release(&me, abandoned);
+        if abandoned {
+            return Err(self.unrecoverable());
+        }
+        Ok(())
+    }
+
+    /// [`SharedMutex::unlock`] in the common case: a consistent mutex the
+    /// caller holds, in a process whose PID namespace is known. False when
+    /// it is not that case, and then nothing changed.
+    #[inline(always)]
+    pub(crate) fn try_unlock_fast(&self) -> bool {
+        let Some(me) = robust::cached_me() else {
+            return false;
+        };
+        let ns = robust::ns();
+        if self.state.load(Ordering::Acquire) != STATE_CONSISTENT
+            || self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK != me.tid
+            || ns == 0
+            || self.holder_ns.load(Ordering::Relaxed) != ns
+        {
+            return false;
+        }
+        self.release(&me, false);
+        true
+    }
+
+    /// Gives the lock up, the caller holding it; `abandoned`: after an
+    /// owner death without repair, it becomes unrecoverable.
+    #[inline(always)]
+    fn release(&self, me: &Me, abandoned: bool) {
         let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
         me.note_released(self.addr());
@@ -418,10 +483,6 @@ impl SharedMutex {
             let _ = futex::wake(&self.word, 1, Scope::Shared);
         }
         me.restore_pending(pending);
-        if abandoned {
-            return Err(self.unrecoverable());
-        }
-        Ok(())
     }
 
     /// Marks the data repaired after [`Acquired::OwnerDied`]: the mutex

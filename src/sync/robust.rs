@@ -164,7 +164,7 @@ thread_local! {
 /// `get_robust_list` are system calls. Cleared (tid 0) in a child after
 /// fork, where the thread has a new id.
 #[inline(always)]
-fn cached_me() -> Option<Me> {
+pub(crate) fn cached_me() -> Option<Me> {
     let l = local::local();
     (l.tid.get() != 0).then(|| Me {
         tid: l.tid.get(),
