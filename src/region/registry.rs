@@ -13,7 +13,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
 
 use super::{Region, RegionInfo};
@@ -274,6 +274,10 @@ fn last_found() -> (u64, Place) {
 
 fn remember_found(generation: u64, place: Place) {
     let l = local::local();
+    // Invalid while half written, for a signal handler that locates on
+    // this thread in between (generations start at 1).
+    l.found_generation.set(0);
+    compiler_fence(Ordering::SeqCst);
     l.found_start.set(place.start);
     l.found_end.set(place.end);
     let mut flags = 0;
@@ -284,6 +288,7 @@ fn remember_found(generation: u64, place: Place) {
         flags |= local::FOUND_PRIVATE;
     }
     l.found_flags.set(flags);
+    compiler_fence(Ordering::SeqCst);
     l.found_generation.set(generation);
 }
 

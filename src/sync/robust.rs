@@ -297,6 +297,7 @@ fn me_slow() -> Result<Me> {
     l.robust_head.set(head as usize);
     l.held.set(held as *const HeldTable as usize);
     // Last: a non-zero id says the rest is there.
+    compiler_fence(Ordering::SeqCst);
     l.tid.set(tid);
     Ok(me)
 }
