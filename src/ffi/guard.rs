@@ -16,7 +16,7 @@ use crate::region::registry::{self, Need};
 /// # Safety
 /// The caller's side is valid for `len` bytes and does not overlap.
 #[inline(always)]
-unsafe fn copy_export(
+unsafe fn copy_export<const SITE: usize>(
     dst: *mut c_void,
     src: *const c_void,
     len: usize,
@@ -29,7 +29,7 @@ unsafe fn copy_export(
     if buffer != 0 && registry::located(region, len, 1, need).is_some() {
         // SAFETY: located checked the region side; the caller vouches for
         // the other side and that they do not overlap.
-        match unsafe { guard::copy_fast(dst.cast(), src.cast(), len, direction) } {
+        match unsafe { guard::copy_fast::<SITE>(dst.cast(), src.cast(), len, direction) } {
             Some(Ok(())) => return MAPIPC_OK,
             Some(Err(stopped)) => return stopped_status(stopped),
             None => {}
@@ -139,7 +139,7 @@ pub unsafe extern "C" fn mapipc_read(
     len: usize,
 ) -> mapipc_status {
     // SAFETY: the caller's promise above.
-    unsafe { copy_export(dst, src, len, Direction::Read) }
+    unsafe { copy_export::<0>(dst, src, len, Direction::Read) }
 }
 
 /// Copies `len` bytes from the caller's buffer `src` into a live, writable
@@ -163,5 +163,5 @@ pub unsafe extern "C" fn mapipc_write(
     len: usize,
 ) -> mapipc_status {
     // SAFETY: the caller's promise above.
-    unsafe { copy_export(dst, src, len, Direction::Write) }
+    unsafe { copy_export::<1>(dst, src, len, Direction::Write) }
 }

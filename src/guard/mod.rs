@@ -199,12 +199,19 @@ pub(crate) unsafe fn copy(
     direction: Direction,
     region_addr: usize,
 ) -> Result<()> {
-    // SAFETY: the caller's promise.
-    match unsafe { copy_fast(dst, src, len, direction) } {
-        Some(Ok(())) => Ok(()),
-        Some(Err(stopped)) => Err(stopped.error()),
+    if !(cfg!(target_arch = "x86_64") && sigbus_open() && table::nothing_lost()) {
         // SAFETY: the caller's promise.
-        None => unsafe { copy_slow(dst, src, len, direction, region_addr) },
+        return unsafe { copy_slow(dst, src, len, direction, region_addr) };
+    }
+    let lo = match direction {
+        Direction::Read => src as usize,
+        Direction::Write => dst as usize,
+    };
+    // SAFETY: the caller's promise; the handler is installed (sigbus_open
+    // is set only after) and SIGBUS reaches it in this thread.
+    match unsafe { copy::copy(dst, src, len, lo, lo + len) } {
+        Ok(()) => Ok(()),
+        Err(f) => Err(truncated(f, direction, len, region_addr)),
     }
 }
 
@@ -226,16 +233,17 @@ impl Stopped {
     }
 }
 
-/// [`copy`] in the common case: the thread is known to let SIGBUS through
-/// (which it is marked only once the handler is installed, never undone)
-/// and no guarded page was ever replaced. `None`: not the common case,
-/// nothing copied; the caller takes [`copy`]'s full path. The region side
-/// starts the copy's range (`region_addr` of `copy`).
+/// [`copy`] in the common case, its copy inlined at `SITE` (one per
+/// caller, see `copy::copy_inline`): the thread is known to let SIGBUS
+/// through (which it is marked only once the handler is installed, never
+/// undone) and no guarded page was ever replaced. `None`: not the common
+/// case, nothing copied; the caller takes [`copy`]'s full path. The region
+/// side starts the copy's range (`region_addr` of `copy`).
 ///
 /// # Safety
 /// As for [`copy`].
 #[inline(always)]
-pub(crate) unsafe fn copy_fast(
+pub(crate) unsafe fn copy_fast<const SITE: usize>(
     dst: *mut u8,
     src: *const u8,
     len: usize,
@@ -250,7 +258,7 @@ pub(crate) unsafe fn copy_fast(
     };
     // SAFETY: the caller's promise; the handler is installed and SIGBUS
     // reaches it in this thread.
-    let copied = unsafe { copy::copy_inline(dst, src, len, lo, lo + len) };
+    let copied = unsafe { copy::copy_inline::<SITE>(dst, src, len, lo, lo + len) };
     Some(copied.map_err(|(fault, lo, hi)| Stopped {
         fault,
         lo,
