@@ -247,9 +247,15 @@ BENCH_SRC := $(wildcard benches/*.c)
 $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE) -lm
 
-# Side by side with the raw calls, cp, read(2) and pipes; rewrites
-# benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share, cli).
-bench: lib cli $(B)/bench
+# The same program linked as users link (-lmapipc); $(B)/bench runs it
+# alongside, so that every row times both linkings.
+$(B)/bench-shared: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.so
+	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB)) -lm
+
+# Side by side with the raw calls, cp, read(2) and pipes, mapipc linked
+# statically and shared; rewrites benches/results.csv and
+# benches/ratios.svg. BENCH_ARGS=quick for a short run; BENCH_ARGS="quick
+# sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share, cli).
+bench: lib cli $(B)/bench $(B)/bench-shared
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

@@ -37,4 +37,7 @@ fn main() {
     // Once loaded, never unloaded: the SIGBUS handler may be installed, and
     // after a dlclose the disposition would point into unmapped code.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // The library's own definitions bind inside it: a call from one export
+    // to another never goes through the PLT (the exports stay exported).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic");
 }

@@ -5,7 +5,12 @@
  * Usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [GROUP...]
  * GROUP: map, map_copy, shm_ipc, sync, guard, channel, share, cli (default: all). Prints one table; writes the
  * rows to CSV_OUT and a chart of the ratios to SVG_OUT.
- * ratio = mapipc cost / baseline cost: below 1, mapipc is faster. */
+ * ratio = mapipc cost / baseline cost: below 1, mapipc is faster.
+ *
+ * This program is linked with the static library; it starts its twin
+ * bench-shared (the same code linked with -lmapipc) as
+ * "bench-shared --serve FD SCRATCH_DIR/shared CSV_OUT SVG_OUT ..." and every
+ * row times the mapipc side both ways (see harness.c). */
 #include "harness.h"
 
 struct group {
@@ -26,6 +31,12 @@ static const struct group groups[] = {
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
 
 int main(int argc, char **argv) {
+    int twin = argc > 2 && strcmp(argv[1], "--serve") == 0;
+    if (twin) {
+        serve_as_twin(atoi(argv[2]));
+        argv += 2; /* argv[0] stays unused */
+        argc -= 2;
+    }
     if (argc < 4) {
         fprintf(stderr, "usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [map|map_copy|shm_ipc|sync|guard|channel|share|cli...]\n");
         return 2;
@@ -47,10 +58,15 @@ int main(int argc, char **argv) {
         }
     }
     if (quick) reps = 3;
-    print_header();
+    if (!twin) {
+        start_shared_twin(argv, argc, argv[1]);
+        print_header();
+    }
     for (int g = 0; g < NGROUPS; g++) {
         if (!any || chosen[g]) groups[g].run(argv[1]);
     }
+    if (twin) return 0;
+    stop_shared_twin();
     write_outputs(argv[2], argv[3]);
     return 0;
 }

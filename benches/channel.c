@@ -27,7 +27,7 @@ static void reap(pid_t pid) {
 /* Answers `count` pings with the same bytes; `pause_us` > 0 makes the
  * initiator wait that long between pings (so this side falls asleep). */
 static void echo(char *mem, size_t each, size_t count) {
-    char buf[64];
+    _Alignas(64) char buf[64]; /* the same placement in both builds */
     size_t len;
     for (size_t i = 0; i < count; i++) {
         if (mapipc_channel_recv(mem, buf, sizeof buf, &len, -1) != MAPIPC_OK) _exit(1);

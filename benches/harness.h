@@ -61,6 +61,11 @@ void warm(const char *path);
 void compare(const char *op, const char *unit, int higher_better, double (*m)(void *), const char *base,
              double (*b)(void *), void *arg);
 void print_header(void);
+/* The twin built against the shared library (see harness.c): started by
+ * the static program with its own arguments, or told to serve. */
+void start_shared_twin(char **argv, int argc, const char *dir);
+void serve_as_twin(int fd);
+void stop_shared_twin(void);
 void write_outputs(const char *csv, const char *svg);
 
 /* Baselines the ipc group defines and the channel group reuses: a

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`error`] | the error kinds and messages every layer reports |
 //! | `sys` | small libc helpers: page size, C paths, /proc lookups |
+//! | `local` | the calling thread's hot state, one small initial-exec TLS block |
 //! | [`region`] | what a live mapping is ([`Region`]), syncing and advice, where it is placed, and the [`region::registry`] that names regions by address |
 //! | [`guard`] | surviving a file that shrinks under its mapping: the SIGBUS handler, fault-stoppable copies, guarded regions |
 //! | [`lifecycle`] | objects that vanish with their last user: the temporary marker, users' locks, removal, garbage collection in /dev/shm |
@@ -41,6 +42,7 @@ pub mod channel;
 pub mod error;
 pub mod guard;
 pub mod lifecycle;
+mod local;
 pub mod map;
 pub mod region;
 pub mod share;

@@ -3,10 +3,61 @@
 use std::ffi::c_void;
 
 use super::boundary::call;
-use super::error::mapipc_status;
+use super::error::{mapipc_status, MAPIPC_OK};
 use crate::error::{Error, ErrorKind, Result};
-use crate::guard::{self, Direction};
+use crate::guard::{self, Direction, Stopped};
 use crate::region::registry::{self, Need};
+
+/// The export's body: the common case (the region side where this thread
+/// found it last, the thread ready for the fault-stoppable copy) first,
+/// with nothing around it to save; anything else through [`copy_slow`].
+/// No error slot is touched on success.
+///
+/// # Safety
+/// The caller's side is valid for `len` bytes and does not overlap.
+#[inline(always)]
+unsafe fn copy_export<const SITE: usize>(
+    dst: *mut c_void,
+    src: *const c_void,
+    len: usize,
+    direction: Direction,
+) -> mapipc_status {
+    let (region, buffer, need) = match direction {
+        Direction::Read => (src as usize, dst as usize, Need::Read),
+        Direction::Write => (dst as usize, src as usize, Need::Write),
+    };
+    if buffer != 0 && registry::located(region, len, 1, need).is_some() {
+        // SAFETY: located checked the region side; the caller vouches for
+        // the other side and that they do not overlap.
+        match unsafe { guard::copy_fast::<SITE>(dst.cast(), src.cast(), len, direction) } {
+            Some(Ok(())) => return MAPIPC_OK,
+            Some(Err(stopped)) => return stopped_status(stopped),
+            None => {}
+        }
+    }
+    // SAFETY: the caller's promise.
+    unsafe { copy_slow(dst, src, len, direction) }
+}
+
+#[cold]
+#[inline(never)]
+fn stopped_status(stopped: Stopped) -> mapipc_status {
+    call(|| Err(stopped.error()))
+}
+
+/// # Safety
+/// As for [`copy_export`].
+#[cold]
+#[inline(never)]
+unsafe fn copy_slow(
+    dst: *mut c_void,
+    src: *const c_void,
+    len: usize,
+    direction: Direction,
+) -> mapipc_status {
+    // SAFETY: the caller's promise.
+    call(|| unsafe { checked_copy(dst, src, len, direction) })
+}
 
 /// Checks both sides of a copy, then copies: the region side must lie in
 /// one live region that allows the direction, the caller's side must not be
@@ -20,30 +71,30 @@ unsafe fn checked_copy(
     len: usize,
     direction: Direction,
 ) -> Result<()> {
-    let (region, buffer, need, names) = match direction {
-        Direction::Read => (
-            src as usize,
-            dst as usize,
-            Need::Read,
-            ["source", "destination"],
-        ),
-        Direction::Write => (
-            dst as usize,
-            src as usize,
-            Need::Write,
-            ["destination", "source"],
-        ),
+    let (region, buffer, need, what) = match direction {
+        Direction::Read => (src as usize, dst as usize, Need::Read, "source"),
+        Direction::Write => (dst as usize, src as usize, Need::Write, "destination"),
     };
-    registry::locate(region, len, 1, need, names[0])?;
+    registry::locate(region, len, 1, need, what)?;
     if buffer == 0 && len > 0 {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("the {} buffer is NULL", names[1]),
-        ));
+        return Err(null_buffer(direction));
     }
     // SAFETY: locate checked the region side; the caller vouches for the
     // other side and that they do not overlap.
     unsafe { guard::copy(dst.cast(), src.cast(), len, direction, region) }
+}
+
+#[cold]
+#[inline(never)]
+fn null_buffer(direction: Direction) -> Error {
+    let which = match direction {
+        Direction::Read => "destination",
+        Direction::Write => "source",
+    };
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("the {which} buffer is NULL"),
+    )
 }
 
 /// Copies `len` bytes from `src`, inside a live mapipc region, to the
@@ -91,7 +142,7 @@ pub unsafe extern "C" fn mapipc_read(
     len: usize,
 ) -> mapipc_status {
     // SAFETY: the caller's promise above.
-    call(|| unsafe { checked_copy(dst, src, len, Direction::Read) })
+    unsafe { copy_export::<0>(dst, src, len, Direction::Read) }
 }
 
 /// Copies `len` bytes from the caller's buffer `src` into a live, writable
@@ -115,5 +166,5 @@ pub unsafe extern "C" fn mapipc_write(
     len: usize,
 ) -> mapipc_status {
     // SAFETY: the caller's promise above.
-    call(|| unsafe { checked_copy(dst, src, len, Direction::Write) })
+    unsafe { copy_export::<1>(dst, src, len, Direction::Write) }
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::AtomicU32;
 
 use super::boundary::call;
-use super::error::mapipc_status;
+use super::error::{mapipc_status, MAPIPC_OK};
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::registry::{self, Need};
 use crate::sync::{self, Acquired, SharedMutex, Timeout};
@@ -34,6 +34,16 @@ fn mutex_at<'a>(m: *mut mapipc_mutex) -> Result<&'a SharedMutex> {
     // this call unless the caller unmaps it concurrently, which the API
     // forbids.
     Ok(unsafe { &*(addr as *const SharedMutex) })
+}
+
+/// The mutex at `m` if this thread's last lookup vouches for it (see
+/// `registry::located`), for the fast paths; else the full check runs.
+#[inline(always)]
+fn mutex_cached<'a>(m: *mut mapipc_mutex) -> Option<&'a SharedMutex> {
+    let addr = m as usize;
+    registry::located(addr, SharedMutex::SIZE, SharedMutex::ALIGN, Need::Write)?;
+    // SAFETY: as in mutex_at: located checked the same as locate.
+    Some(unsafe { &*(addr as *const SharedMutex) })
 }
 
 /// Makes the zero-filled memory at `m` a mutex usable by every process that
@@ -78,6 +88,17 @@ pub unsafe extern "C" fn mapipc_mutex_init(m: *mut mapipc_mutex) -> mapipc_statu
 /// None beyond passing a pointer value: it is checked before use.
 #[no_mangle]
 pub unsafe extern "C" fn mapipc_mutex_lock(m: *mut mapipc_mutex, timeout_ns: i64) -> mapipc_status {
+    // The common case first, with nothing around it: a free lock, taken
+    // at once by a thread that has locked before.
+    if mutex_cached(m).is_some_and(SharedMutex::try_lock_fast) {
+        return MAPIPC_OK;
+    }
+    lock_slow(m, timeout_ns)
+}
+
+#[cold]
+#[inline(never)]
+fn lock_slow(m: *mut mapipc_mutex, timeout_ns: i64) -> mapipc_status {
     call(|| {
         let mutex = mutex_at(m)?;
         match mutex.lock(Timeout::from_nanos(timeout_ns))? {
@@ -107,6 +128,15 @@ pub unsafe extern "C" fn mapipc_mutex_lock(m: *mut mapipc_mutex, timeout_ns: i64
 /// None beyond passing a pointer value: it is checked before use.
 #[no_mangle]
 pub unsafe extern "C" fn mapipc_mutex_unlock(m: *mut mapipc_mutex) -> mapipc_status {
+    if mutex_cached(m).is_some_and(SharedMutex::try_unlock_fast) {
+        return MAPIPC_OK;
+    }
+    unlock_slow(m)
+}
+
+#[cold]
+#[inline(never)]
+fn unlock_slow(m: *mut mapipc_mutex) -> mapipc_status {
     call(|| mutex_at(m)?.unlock())
 }
 

@@ -141,12 +141,6 @@ fn running_on_valgrind() -> bool {
     false
 }
 
-/// Whether the handler is installed (one load).
-#[inline(always)]
-pub(crate) fn installed() -> bool {
-    INSTALLED.load(Ordering::Acquire)
-}
-
 /// Installs the handler if it is not yet; cheap once it is.
 #[inline]
 pub(crate) fn install() -> Result<()> {

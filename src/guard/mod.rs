@@ -23,10 +23,10 @@ mod table;
 
 use table::SlotId;
 
-use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::local;
 use crate::region::{Region, RegionInfo, Watcher};
 use crate::sys;
 
@@ -207,21 +207,69 @@ pub(crate) unsafe fn copy(
     direction: Direction,
     region_addr: usize,
 ) -> Result<()> {
-    if !(cfg!(target_arch = "x86_64")
-        && handler::installed()
-        && SIGBUS_OPEN.with(Cell::get)
-        && table::nothing_lost())
-    {
+    if !(cfg!(target_arch = "x86_64") && sigbus_open() && table::nothing_lost()) {
         // SAFETY: the caller's promise.
         return unsafe { copy_slow(dst, src, len, direction, region_addr) };
     }
     let lo = region_side(direction, dst, src);
-    // SAFETY: the caller's promise; the handler is installed and SIGBUS
-    // reaches it in this thread.
+    // SAFETY: the caller's promise; the handler is installed (sigbus_open
+    // is set only after) and SIGBUS reaches it in this thread.
     match unsafe { copy::copy(dst, src, len, lo, lo + len) } {
         Ok(()) => Ok(()),
         Err(f) => Err(truncated(f, direction, len, region_addr)),
     }
+}
+
+/// A fast copy that SIGBUS stopped: what [`Stopped::error`] needs to say
+/// why, all of it from the copy's own registers.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    fault: copy::Fault,
+    lo: usize,
+    hi: usize,
+    direction: Direction,
+}
+
+impl Stopped {
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn error(self) -> Error {
+        truncated(self.fault, self.direction, self.hi - self.lo, self.lo)
+    }
+}
+
+/// [`copy`] in the common case, its copy inlined at `SITE` (one per
+/// caller, see `copy::copy_inline`): the thread is known to let SIGBUS
+/// through (which it is marked only once the handler is installed, never
+/// undone) and no guarded page was ever replaced. `None`: not the common
+/// case, nothing copied; the caller takes [`copy`]'s full path. The region
+/// side starts the copy's range (`region_addr` of `copy`).
+///
+/// # Safety
+/// As for [`copy`].
+#[inline(always)]
+pub(crate) unsafe fn copy_fast<const SITE: usize>(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+) -> Option<std::result::Result<(), Stopped>> {
+    if !(cfg!(target_arch = "x86_64") && sigbus_open() && table::nothing_lost()) {
+        return None;
+    }
+    let lo = match direction {
+        Direction::Read => src as usize,
+        Direction::Write => dst as usize,
+    };
+    // SAFETY: the caller's promise; the handler is installed and SIGBUS
+    // reaches it in this thread.
+    let copied = unsafe { copy::copy_inline::<SITE>(dst, src, len, lo, lo + len) };
+    Some(copied.map_err(|(fault, lo, hi)| Stopped {
+        fault,
+        lo,
+        hi,
+        direction,
+    }))
 }
 
 /// Everything but the plain copy: installing the handler, a thread not yet
@@ -248,7 +296,7 @@ unsafe fn copy_slow(
             Ok(copied) => copied,
             Err(errno) => return Err(kernel_copy_failed(errno, direction, len, region_addr)),
         }
-    } else if SIGBUS_OPEN.with(Cell::get) {
+    } else if sigbus_open() {
         // SAFETY: the caller's promise; the handler is installed and SIGBUS
         // reaches it in this thread.
         unsafe { copy::copy(dst, src, len, lo, lo + len) }
@@ -265,18 +313,19 @@ unsafe fn copy_slow(
     }
 }
 
-thread_local! {
-    /// Whether this thread was seen to let SIGBUS through (not blocked), so
-    /// that the signal-based copy is safe here: the kernel kills a process
-    /// whose thread faults with SIGBUS blocked, whatever the handler.
-    /// Checked at the thread's first copy and again after each map call it
-    /// makes (`reclaim_handler`).
-    static SIGBUS_OPEN: Cell<bool> = const { Cell::new(false) };
+/// Whether this thread was seen to let SIGBUS through (not blocked), so
+/// that the signal-based copy is safe here: the kernel kills a process whose
+/// thread faults with SIGBUS blocked, whatever the handler. Checked at the
+/// thread's first copy and again after each map call it makes
+/// (`reclaim_handler`). In the thread's block (`local`).
+#[inline(always)]
+fn sigbus_open() -> bool {
+    local::local().sigbus_open.get()
 }
 
 /// Forgets what this thread's signal mask was: the next copy looks again.
 pub(crate) fn recheck_mask() {
-    let _ = SIGBUS_OPEN.try_with(|open| open.set(false));
+    local::local().sigbus_open.set(false);
 }
 
 /// The copy for a thread that blocks SIGBUS (or not known yet not to):
@@ -295,7 +344,7 @@ unsafe fn copy_without_signal(
     // SAFETY: SIG_BLOCK with a NULL set only reads the mask into current.
     unsafe { sys_sigprocmask(libc::SIG_BLOCK, std::ptr::null_mut(), &mut current) };
     if current & (1u64 << (libc::SIGBUS - 1)) == 0 {
-        let _ = SIGBUS_OPEN.try_with(|open| open.set(true));
+        local::local().sigbus_open.set(true);
         let lo = region_side(direction, dst, src);
         // SAFETY: the caller's promise; SIGBUS reaches the handler.
         return unsafe { copy::copy(dst, src, len, lo, lo + len) };

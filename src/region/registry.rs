@@ -11,13 +11,14 @@
 //! region it found while `GENERATION` says no region came or went since:
 //! a lock/unlock pair takes no registry lock and makes no system call.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
 
 use super::{Region, RegionInfo};
 use crate::error::{Error, ErrorKind, Result};
+use crate::local;
 
 struct Registry {
     lock: UnsafeCell<libc::pthread_mutex_t>,
@@ -221,14 +222,6 @@ pub struct Place {
 }
 
 impl Place {
-    /// Matches no address: what a thread has cached before its first lookup.
-    const NOWHERE: Place = Place {
-        start: 0,
-        end: 0,
-        writable: false,
-        private: false,
-    };
-
     fn of(info: &RegionInfo) -> Place {
         Place {
             start: info.addr(),
@@ -263,10 +256,40 @@ impl Place {
     }
 }
 
-thread_local! {
-    /// The region [`locate`] found last on this thread, with the generation
-    /// it was found in (0: nothing yet; generations start at 1).
-    static LAST_FOUND: Cell<(u64, Place)> = const { Cell::new((0, Place::NOWHERE)) };
+/// The region [`locate`] found last on this thread, with the generation it
+/// was found in (0: nothing yet; generations start at 1), from the thread's
+/// block.
+#[inline(always)]
+fn last_found() -> (u64, Place) {
+    let l = local::local();
+    let flags = l.found_flags.get();
+    let place = Place {
+        start: l.found_start.get(),
+        end: l.found_end.get(),
+        writable: flags & local::FOUND_WRITABLE != 0,
+        private: flags & local::FOUND_PRIVATE != 0,
+    };
+    (l.found_generation.get(), place)
+}
+
+fn remember_found(generation: u64, place: Place) {
+    let l = local::local();
+    // Invalid while half written, for a signal handler that locates on
+    // this thread in between (generations start at 1).
+    l.found_generation.set(0);
+    compiler_fence(Ordering::SeqCst);
+    l.found_start.set(place.start);
+    l.found_end.set(place.end);
+    let mut flags = 0;
+    if place.writable {
+        flags |= local::FOUND_WRITABLE;
+    }
+    if place.private {
+        flags |= local::FOUND_PRIVATE;
+    }
+    l.found_flags.set(flags);
+    compiler_fence(Ordering::SeqCst);
+    l.found_generation.set(generation);
 }
 
 /// The live region holding the `size` bytes of the `what` at `addr`, after
@@ -277,14 +300,21 @@ thread_local! {
 /// the same region and no region came or went since.
 #[inline]
 pub fn locate(addr: usize, size: usize, align: usize, need: Need, what: &str) -> Result<Place> {
-    let (generation, place) = LAST_FOUND.with(Cell::get);
-    if addr % align == 0
-        && place.holds(addr, size, need)
-        && generation == GENERATION.load(Ordering::Acquire)
-    {
-        return Ok(place);
+    match located(addr, size, align, need) {
+        Some(place) => Ok(place),
+        None => locate_slow(addr, size, align, need, what),
     }
-    locate_slow(addr, size, align, need, what)
+}
+
+/// [`locate`] answered from the thread's last lookup alone: `None` when
+/// that cannot tell (then `locate` looks, and says what is wrong).
+#[inline(always)]
+pub fn located(addr: usize, size: usize, align: usize, need: Need) -> Option<Place> {
+    let (generation, place) = last_found();
+    (addr % align == 0
+        && place.holds(addr, size, need)
+        && generation == GENERATION.load(Ordering::Acquire))
+    .then_some(place)
 }
 
 #[cold]
@@ -307,7 +337,7 @@ fn locate_slow(addr: usize, size: usize, align: usize, need: Need, what: &str) -
     let generation = GENERATION.load(Ordering::Acquire);
     let info = lookup_containing(addr)?;
     let place = Place::of(&info);
-    LAST_FOUND.with(|c| c.set((generation, place)));
+    remember_found(generation, place);
     // Cannot underflow: info contains addr.
     let room = place.end - addr;
     if size > room {

@@ -215,13 +215,47 @@ impl SharedMutex {
             Err(_) => self.lock_contended(me, pending, timeout),
         };
         if got.is_ok() {
-            self.holder_ns.store(robust::ns(), Ordering::Relaxed);
-            self.holder_pid.store(me.pid, Ordering::Relaxed);
-            me.enqueue(&self.prev, &self.next);
-            me.note_held(self.addr());
+            self.note_taken(&me);
         }
         me.restore_pending(pending);
         got
+    }
+
+    /// [`SharedMutex::lock`] when it succeeds at once and cleanly, for a
+    /// thread that has locked before: false when it did not (free and not
+    /// abandoned, a thread already known), and then nothing changed.
+    #[inline(always)]
+    pub(crate) fn try_lock_fast(&self) -> bool {
+        if !matches!(
+            self.state.load(Ordering::Acquire),
+            STATE_CONSISTENT | STATE_INCONSISTENT
+        ) {
+            return false;
+        }
+        let Some(me) = robust::cached_me() else {
+            return false;
+        };
+        let pending = me.set_pending(&self.next);
+        let took = self
+            .word
+            .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if took {
+            self.note_taken(&me);
+        }
+        me.restore_pending(pending);
+        took
+    }
+
+    /// What every lock records once the word is the caller's: who holds it
+    /// (for the checks and for inspection), the robust list entry, the
+    /// held-lock table.
+    #[inline(always)]
+    fn note_taken(&self, me: &Me) {
+        self.holder_ns.store(robust::ns(), Ordering::Relaxed);
+        self.holder_pid.store(me.pid, Ordering::Relaxed);
+        me.enqueue(&self.prev, &self.next);
+        me.note_held(self.addr());
     }
 
     /// The slow path of `lock`. The pending slot names this mutex only
@@ -419,6 +453,27 @@ impl SharedMutex {
             return Err(not_ready);
         }
         self.release(me, self.state.load(Ordering::Relaxed))
+    }
+
+    /// [`SharedMutex::unlock`] in the common case: a consistent mutex the
+    /// caller holds, in a process whose PID namespace is known. False when
+    /// it is not that case, and then nothing changed.
+    #[inline(always)]
+    pub(crate) fn try_unlock_fast(&self) -> bool {
+        let Some(me) = robust::cached_me() else {
+            return false;
+        };
+        let ns = robust::ns();
+        if self.state.load(Ordering::Acquire) != STATE_CONSISTENT
+            || self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK != me.tid
+            || ns == 0
+            || self.holder_ns.load(Ordering::Relaxed) != ns
+        {
+            return false;
+        }
+        // A consistent state gives Ok.
+        let _ = self.release(me, STATE_CONSISTENT);
+        true
     }
 
     /// Gives the lock back; the caller holds it, and read `state`.

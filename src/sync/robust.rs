@@ -25,6 +25,7 @@ use std::sync::atomic::{
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::local;
 use crate::region::{registry, RegionInfo};
 
 mod links;
@@ -53,6 +54,9 @@ pub(crate) struct Me {
     /// Its process id, recorded in a mutex it holds for inspection.
     pub(crate) pid: u32,
     head: *mut RobustHead,
+    /// Its table of held locks: a leaked table claimed by this thread, or
+    /// `ENDED`.
+    held: *const HeldTable,
 }
 
 /// How many mapipc locks a thread can hold before `holds_lock_within`
@@ -158,8 +162,8 @@ impl Drop for TableOwner {
         if let Some(table) = self.0.get() {
             // A later call on this thread (another destructor) must not use
             // the table once another thread may have it.
-            let _ = HELD.try_with(|h| h.set(&ENDED));
-            let tid = ME.try_with(Cell::get).ok().flatten().map(|me| me.tid);
+            local::local().held.set(&ENDED as *const HeldTable as usize);
+            let tid = cached_me().map(|me| me.tid);
             let holds = table.slots.iter().any(|s| s.load(Ordering::Relaxed) != 0);
             if let (Some(tid), true, 0) = (tid, holds, table.overflow.load(Ordering::Relaxed)) {
                 table.ending.store(tid, Ordering::Release);
@@ -172,13 +176,24 @@ impl Drop for TableOwner {
 }
 
 thread_local! {
-    /// Cached: `gettid` and `get_robust_list` are system calls. Cleared in a
-    /// child after fork, where the thread has a new id.
-    static ME: Cell<Option<Me>> = const { Cell::new(None) };
+    /// Owns the thread's table, to give it back at thread exit. The fast
+    /// path finds the table in the thread's block (`local`), with the
+    /// cached `Me`.
     static TABLE: TableOwner = const { TableOwner(Cell::new(None)) };
-    /// The same table, for the fast path (set together with `ME`; kept
-    /// out of `Me` so that `Me` stays two registers wide).
-    static HELD: Cell<*const HeldTable> = const { Cell::new(ptr::null()) };
+}
+
+/// The calling thread as cached in its block: `gettid` and
+/// `get_robust_list` are system calls. Cleared (tid 0) in a child after
+/// fork, where the thread has a new id.
+#[inline(always)]
+pub(crate) fn cached_me() -> Option<Me> {
+    let l = local::local();
+    (l.tid.get() != 0).then(|| Me {
+        tid: l.tid.get(),
+        pid: l.pid.get(),
+        head: l.robust_head.get() as *mut RobustHead,
+        held: l.held.get() as *const HeldTable,
+    })
 }
 
 static ATFORK: Once = Once::new();
@@ -190,7 +205,7 @@ extern "C" fn forget_after_fork() {
     // Forget its cached self and namespace and every table's locks; free
     // the tables of threads that do not exist here.
     let mine = TABLE.try_with(|t| t.0.get()).ok().flatten();
-    let _ = ME.try_with(|me| me.set(None));
+    local::local().tid.set(0);
     MY_NS.store(0, Ordering::Relaxed);
     for table in all_tables() {
         table.clear();
@@ -231,7 +246,7 @@ pub(crate) fn my_namespace() -> u32 {
 /// The calling thread, from the cache when it can.
 #[inline]
 pub(crate) fn me() -> Result<Me> {
-    match ME.with(Cell::get) {
+    match cached_me() {
         Some(me) => Ok(me),
         None => me_slow(),
     }
@@ -293,13 +308,19 @@ fn me_slow() -> Result<Me> {
         let ns = NS_KNOWN | u64::from(pid_namespace());
         let _ = MY_NS.compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
     }
-    HELD.with(|h| h.set(held));
     let me = Me {
         tid,
         pid: std::process::id(),
         head,
+        held,
     };
-    ME.with(|c| c.set(Some(me)));
+    let l = local::local();
+    l.pid.set(me.pid);
+    l.robust_head.set(head as usize);
+    l.held.set(held as *const HeldTable as usize);
+    // Last: a non-zero id says the rest is there.
+    compiler_fence(Ordering::SeqCst);
+    l.tid.set(tid);
     Ok(me)
 }
 
@@ -344,7 +365,7 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
         }
     }
     // The calling thread also for glibc's robust mutexes and channel sides.
-    let Some(me) = ME.with(Cell::get) else {
+    let Some(me) = cached_me() else {
         return false;
     };
     // Bounded like the kernel's walk, and like it stops at a null link (left
@@ -431,9 +452,9 @@ impl Me {
 
     #[inline(always)]
     fn held(&self) -> &'static HeldTable {
-        // SAFETY: set by me_slow before any `Me` of this thread exists:
-        // a leaked table, claimed by this thread.
-        unsafe { &*HELD.with(Cell::get) }
+        // SAFETY: set by me_slow: a leaked table claimed by this thread, or
+        // ENDED; both live for ever.
+        unsafe { &*self.held }
     }
 
     /// Whether this thread may hold the mapipc lock at `word`: it noted it,
