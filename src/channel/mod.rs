@@ -1,42 +1,37 @@
-//! A message channel through shared memory: one sender and one receiver at
-//! a time, in any threads of any processes, with pipe semantics (whole
+//! A message channel through shared memory, with pipe semantics (whole
 //! messages, in order, once; close; the other side's death noticed) at
-//! shared-memory speed.
+//! shared-memory speed: one receiver at a time, and one sender at a time
+//! or (made so) any number of senders at once; zero-copy reservations and
+//! peeks; a descriptor for event loops.
 //!
-//! A single-producer single-consumer ring of framed messages (`layout`,
-//! docs/channel-format.md). The fast path takes the side (`side`), copies,
-//! publishes with one store, and makes no system call: a side that must
-//! wait spins briefly, then sets its "sleeping" word and sleeps on it, and
-//! the other side wakes it only when that word says so. A sleeping side
-//! wakes every 100 ms to ask whether the other side's process still runs
-//! (`peer`), so the death of either side, even by SIGKILL, ends a wait
-//! within a second instead of never. Owns the channel's bytes in memory;
-//! must not trust them (another process may have written anything there)
-//! and builds on `sync` and `region` only.
+//! A ring of framed messages (`layout`, docs/channel-format.md). The fast
+//! path takes the side (`side`), copies, publishes with one store, and
+//! makes no system call: a side that must wait spins for about as long as
+//! its last wait took, then sleeps on a waiter word that the other side
+//! looks at after publishing (`wait`). Many senders claim frames without a
+//! lock (`many`). Owns the channel's bytes in memory; must not trust them
+//! (another process may have written anything there) and builds on `sync`
+//! and `region` only.
 
 mod layout;
+mod many;
+mod notify;
 mod peer;
 mod side;
+mod wait;
+mod zero;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::registry::{self, Need};
 use crate::region::Region;
-use crate::sync::futex::{self, Deadline, Scope, Timeout};
+use crate::sync::futex::{self, Scope, Timeout};
 pub use layout::HEADER;
-use layout::{Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE};
+use layout::{Frame, Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE, PUBLISHED, SKIP, TID_MASK};
 use side::Token;
-
-/// How often a sleeping side looks whether the other side's process ended.
-const LIVENESS_SLICE: Duration = Duration::from_millis(100);
-/// Rounds of busy-waiting before yielding, and yields before sleeping: a
-/// round trip between two cores takes ~0.1-0.5 µs, a futex sleep and wake
-/// ~15 µs. Yielding lets the other side run when both share a core.
-const SPINS: u32 = 256;
-const YIELDS: u32 = 16;
+use wait::Who;
 
 /// Alignment of a channel in memory.
 pub const ALIGN: usize = 64;
@@ -57,6 +52,7 @@ pub struct Channel<'a> {
     hdr: &'a Header,
     ring: *mut u8,
     capacity: u64,
+    many: bool,
     scope: Scope,
 }
 
@@ -69,6 +65,7 @@ struct Known {
     addr: usize,
     writable: bool,
     capacity: u64,
+    many: bool,
     scope: Scope,
 }
 
@@ -78,6 +75,7 @@ impl Known {
         addr: 0,
         writable: false,
         capacity: 0,
+        many: false,
         scope: Scope::Shared,
     };
 }
@@ -86,11 +84,15 @@ thread_local! {
     static KNOWN: Cell<[Known; 2]> = const { Cell::new([Known::NONE; 2]) };
 }
 
-/// Which side a call plays.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Sender,
-    Receiver,
+/// A message found at the head of the queue.
+#[derive(Clone, Copy)]
+struct Found {
+    /// Its frame's position and whole length.
+    pos: u64,
+    frame: u64,
+    /// Where its bytes start (a position) and how many there are.
+    payload: u64,
+    len: usize,
 }
 
 impl<'a> Channel<'a> {
@@ -99,11 +101,21 @@ impl<'a> Channel<'a> {
     /// already. Safe to race: one caller initialises, the others see it
     /// done.
     pub fn init_in(region: &'a Region, offset: usize, size: usize) -> Result<Channel<'a>> {
+        Self::init_with_in(region, offset, size, false)
+    }
+
+    /// [`init_in`](Self::init_in) for many senders at once (`many`) or one.
+    pub fn init_with_in(
+        region: &'a Region,
+        offset: usize,
+        size: usize,
+        many: bool,
+    ) -> Result<Channel<'a>> {
         let (addr, room) = place_in(region, offset)?;
         // SAFETY: place_in checked `room` writable bytes at an aligned addr,
         // alive as long as the borrow of region.
         unsafe {
-            init_at(addr, size, room)?;
+            init_at(addr, size, room, many)?;
             Channel::at(addr, room, crate::sync::scope_of(&region.info()))
         }
     }
@@ -126,16 +138,17 @@ impl<'a> Channel<'a> {
         // SAFETY: the caller's promise; Header is atomics only.
         let hdr = unsafe { &*(addr as *const Header) };
         let ident = hdr.ident.load(Ordering::Acquire);
-        let Some(size) = layout::size_of_ident(ident) else {
+        let Some((size, many)) = layout::decode_ident(ident) else {
             return Err(not_a_channel(addr, ident));
         };
-        if size > room {
+        if size > room || size < MIN_SIZE {
             return Err(past_the_end(addr, size, room));
         }
         Ok(Channel {
             hdr,
             ring: (addr + HEADER) as *mut u8,
             capacity: layout::capacity(size),
+            many,
             scope,
         })
     }
@@ -155,6 +168,7 @@ impl<'a> Channel<'a> {
                     hdr: unsafe { &*(addr as *const Header) },
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
+                    many: k.many,
                     scope: k.scope,
                 });
             }
@@ -176,6 +190,7 @@ impl<'a> Channel<'a> {
             addr,
             writable: place.is_writable(),
             capacity: ch.capacity,
+            many: ch.many,
             scope: ch.scope,
         };
         KNOWN.with(|k| {
@@ -191,14 +206,19 @@ impl<'a> Channel<'a> {
 
     /// The largest message this channel can carry.
     pub fn max_message(&self) -> usize {
-        self.capacity as usize - FRAME_HEADER
+        layout::max_message(self.capacity) as usize
+    }
+
+    /// Whether any number of threads may send at once.
+    pub fn is_many_senders(&self) -> bool {
+        self.many
     }
 
     /// Closes the channel: later sends fail with `Closed`; receives drain
     /// what is queued, then fail with `Closed`. Idempotent.
     pub fn close(&self) -> Result<()> {
         self.hdr.closed.store(1, Ordering::SeqCst);
-        for flag in [&self.hdr.recv_sleeping, &self.hdr.send_sleeping] {
+        for flag in [&self.hdr.data_waiters, &self.hdr.room_waiters] {
             flag.store(0, Ordering::SeqCst);
             futex::wake(flag, u32::MAX, self.scope).map_err(|e| {
                 Error::from_os(
@@ -214,45 +234,113 @@ impl<'a> Channel<'a> {
         self.hdr.closed.load(Ordering::SeqCst) != 0
     }
 
+    fn send_side(&self) -> Token<'a> {
+        Token {
+            word: &self.hdr.send_word,
+            prev: &self.hdr.send_prev,
+            next: &self.hdr.send_next,
+        }
+    }
+
+    fn recv_side(&self) -> Token<'a> {
+        Token {
+            word: &self.hdr.recv_word,
+            prev: &self.hdr.recv_prev,
+            next: &self.hdr.recv_next,
+        }
+    }
+
+    /// The frame header at position `pos` (a multiple of 64).
+    #[inline]
+    fn frame(&self, pos: u64) -> &'a Frame {
+        // SAFETY: positions are multiples of 64 and the capacity too, so a
+        // 64-byte frame header at pos % capacity lies inside the ring, which
+        // starts 64-aligned; Frame is atomics only.
+        unsafe { &*(self.ring.add((pos % self.capacity) as usize) as *const Frame) }
+    }
+
+    /// The address of the byte at position `pos`.
+    #[inline]
+    fn byte_at(&self, pos: u64) -> *mut u8 {
+        // SAFETY: pos % capacity lies inside the ring.
+        unsafe { self.ring.add((pos % self.capacity) as usize) }
+    }
+
+    /// Records this process as the sender (or receiver) in `field`.
+    #[inline]
+    fn note_pid(field: &AtomicU32) {
+        let me = peer::my_pid();
+        if field.load(Ordering::Relaxed) != me {
+            field.store(me, Ordering::Relaxed);
+        }
+    }
+
     /// Sends one message, waiting while the channel is full.
     #[inline]
     pub fn send(&self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        if msg.len() > self.max_message() {
-            return Err(self.too_large(msg.len()));
+        self.check_sendable(msg.len())?;
+        if self.many {
+            return self.send_many(msg, timeout);
+        }
+        let hdr = self.hdr;
+        let _held = self.send_side().take("sending", "a reservation")?;
+        Self::note_pid(&hdr.sender_pid);
+        let tail = hdr.tail.load(Ordering::Relaxed);
+        let (payload, frame) = layout::frame_span(tail, msg.len() as u64, self.capacity);
+        self.wait_for_room(tail, frame, timeout)?;
+        // SAFETY: the frame's bytes are free (the receiver is past them) and
+        // only this thread, holding the send side, writes there.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.byte_at(payload), msg.len()) };
+        self.publish_one(tail, frame, msg.len(), msg.len());
+        Ok(())
+    }
+
+    /// Too large or closed: what every send and reserve refuses at once.
+    #[inline]
+    fn check_sendable(&self, len: usize) -> Result<()> {
+        if len > self.max_message() {
+            return Err(self.too_large(len));
         }
         if self.is_closed() {
             return Err(self.closed_error("send"));
         }
+        Ok(())
+    }
+
+    /// Writes the frame header at `tail` and publishes the frame (one
+    /// sender), waking a waiting receiver.
+    #[inline]
+    fn publish_one(&self, tail: u64, frame: u64, claim: usize, len: usize) {
+        self.write_frame_header(tail, claim, len);
+        // Publish, then look whether a receiver sleeps: the SeqCst pair with
+        // its "set flag, re-check tail" means one of us sees the other.
+        self.hdr.tail.store(tail + frame, Ordering::SeqCst);
+        self.wake_waiters(&self.hdr.data_waiters);
+    }
+
+    #[inline]
+    fn write_frame_header(&self, pos: u64, claim: usize, len: usize) {
+        let f = self.frame(pos);
+        f.claim.store(claim as u32, Ordering::Relaxed);
+        f.len.store(len as u32, Ordering::Relaxed);
+        f.check.store(!(len as u32), Ordering::Relaxed);
+        f.state.store(PUBLISHED, Ordering::Relaxed);
+    }
+
+    /// Waits until a frame of `frame` bytes at `tail` leaves a frame header
+    /// free after it.
+    #[inline]
+    fn wait_for_room(&self, tail: u64, frame: u64, timeout: Timeout) -> Result<()> {
         let hdr = self.hdr;
-        let _held = Token {
-            word: &hdr.send_word,
-            next: &hdr.send_next,
-        }
-        .take("sending")?;
-        let me = peer::my_pid();
-        if hdr.sender_pid.load(Ordering::Relaxed) != me {
-            hdr.sender_pid.store(me, Ordering::Relaxed);
-        }
-        let frame = layout::frame_len(msg.len());
-        let tail = hdr.tail.load(Ordering::Relaxed);
+        let need = (tail + frame + FRAME_HEADER).saturating_sub(self.capacity);
         let fits = || {
             let head = hdr.head.load(Ordering::SeqCst);
             hdr.head_seen.store(head, Ordering::Relaxed);
-            self.capacity - (tail - head) >= frame
+            head >= need
         };
-        if self.capacity - (tail - hdr.head_seen.load(Ordering::Relaxed)) < frame && !fits() {
+        if hdr.head_seen.load(Ordering::Relaxed) < need && !fits() {
             self.wait(Who::Sender, timeout, &fits)?;
         }
-        // SAFETY: `frame` bytes from `tail` are free (the receiver is past
-        // them) and only this thread, holding the send side, writes there.
-        unsafe {
-            self.put_frame_header(tail, msg.len());
-            self.put(tail + FRAME_HEADER as u64, msg);
-        }
-        // Publish, then look whether the receiver sleeps: the SeqCst pair
-        // with its "set flag, re-check tail" means one of us sees the other.
-        hdr.tail.store(tail + frame, Ordering::SeqCst);
-        self.wake_if_sleeping(&hdr.recv_sleeping);
         Ok(())
     }
 
@@ -260,15 +348,39 @@ impl<'a> Channel<'a> {
     /// empty.
     #[inline]
     pub fn recv(&self, buf: &mut [u8], timeout: Timeout) -> Result<Received> {
-        let hdr = self.hdr;
-        let _held = Token {
-            word: &hdr.recv_word,
-            next: &hdr.recv_next,
+        let _held = self.recv_side().take("receiving", "a peeked message")?;
+        let found = self.next_message(timeout)?;
+        if found.len > buf.len() {
+            return Ok(Received::TooSmall(found.len));
         }
-        .take("receiving")?;
-        let me = peer::my_pid();
-        if hdr.receiver_pid.load(Ordering::Relaxed) != me {
-            hdr.receiver_pid.store(me, Ordering::Relaxed);
+        // SAFETY: the message lies between head and the published tail,
+        // which no sender writes any more; buf holds len bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.byte_at(found.payload), buf.as_mut_ptr(), found.len)
+        };
+        self.consume(found);
+        Ok(Received::Message(found.len))
+    }
+
+    /// Takes a received frame off the queue and wakes waiting senders.
+    #[inline]
+    fn consume(&self, found: Found) {
+        self.hdr
+            .head
+            .store(found.pos + found.frame, Ordering::SeqCst);
+        self.wake_waiters(&self.hdr.room_waiters);
+        notify::after_receive(self);
+    }
+
+    /// The message at the head of the queue, waiting for one (the caller
+    /// holds the receive side). Many senders: frames abandoned by their
+    /// writers are skipped on the way.
+    #[inline]
+    fn next_message(&self, timeout: Timeout) -> Result<Found> {
+        let hdr = self.hdr;
+        Self::note_pid(&hdr.receiver_pid);
+        if self.many {
+            return self.next_many(timeout);
         }
         let head = hdr.head.load(Ordering::Relaxed);
         let arrived = || {
@@ -283,42 +395,31 @@ impl<'a> Channel<'a> {
             self.wait(Who::Receiver, timeout, &arrived)?;
         }
         let tail = hdr.tail_seen.load(Ordering::Relaxed);
-        let len = self.frame_at(head, tail)?;
-        if len > buf.len() {
-            return Ok(Received::TooSmall(len));
-        }
-        // SAFETY: the frame lies between head and the published tail, which
-        // the sender no longer writes; buf holds len bytes.
-        unsafe { self.get(head + FRAME_HEADER as u64, &mut buf[..len]) };
-        hdr.head
-            .store(head + layout::frame_len(len), Ordering::SeqCst);
-        self.wake_if_sleeping(&hdr.send_sleeping);
-        Ok(Received::Message(len))
+        self.frame_at(head, tail)
     }
 
-    /// The length of the message at `head`, checked against what the ring
-    /// can hold: damage by a stray write is reported, never followed.
+    /// The published frame at `head`, checked against the ring and `tail`:
+    /// damage by a stray write is reported, never followed.
     #[inline]
-    fn frame_at(&self, head: u64, tail: u64) -> Result<usize> {
-        // SAFETY: a published frame header lies at head (tail != head),
-        // 8-aligned inside the ring (positions and capacity are multiples
-        // of 8, the ring starts 64-aligned).
-        let raw = unsafe {
-            self.ring
-                .add((head % self.capacity) as usize)
-                .cast::<u64>()
-                .read()
-        };
-        let raw = u64::from_le(raw);
-        let (len, check) = (raw as u32, (raw >> 32) as u32);
-        let len_usize = len as usize;
-        if check != !len
-            || len_usize > self.max_message()
-            || layout::frame_len(len_usize) > tail - head
-        {
+    fn frame_at(&self, head: u64, tail: u64) -> Result<Found> {
+        let f = self.frame(head);
+        let claim = u64::from(f.claim.load(Ordering::Relaxed));
+        let len = f.len.load(Ordering::Relaxed);
+        let check = f.check.load(Ordering::Relaxed);
+        let max = layout::max_message(self.capacity);
+        if claim > max || u64::from(len) > claim || check != !len || head % 64 != 0 {
             return Err(self.damaged(head, len));
         }
-        Ok(len_usize)
+        let (payload, frame) = layout::frame_span(head, claim, self.capacity);
+        if tail.wrapping_sub(head) < frame || tail.wrapping_sub(head) > self.capacity {
+            return Err(self.damaged(head, len));
+        }
+        Ok(Found {
+            pos: head,
+            frame,
+            payload,
+            len: len as usize,
+        })
     }
 
     #[cold]
@@ -333,127 +434,13 @@ impl<'a> Channel<'a> {
         )
     }
 
-    /// Writes the frame header of a `len`-byte message at position `pos`:
-    /// the length and its complement, as one little-endian u64.
-    ///
-    /// # Safety
-    /// The 8 bytes at `pos` are free for the caller to write.
+    /// Wakes whoever waits on `word` (a side, a descriptor's helper); no
+    /// system call when nobody does.
     #[inline]
-    unsafe fn put_frame_header(&self, pos: u64, len: usize) {
-        let len = len as u32;
-        let raw = (len as u64 | ((!len as u64) << 32)).to_le();
-        // SAFETY: 8-aligned inside the ring, as in frame_at; the caller owns
-        // the bytes.
-        unsafe {
-            self.ring
-                .add((pos % self.capacity) as usize)
-                .cast::<u64>()
-                .write(raw)
-        };
-    }
-
-    /// Waits until `ready()` (or a reason to stop): spins, then sleeps on
-    /// the side's flag, waking now and then to check the other process.
-    #[cold]
-    fn wait(&self, who: Who, timeout: Timeout, ready: &dyn Fn() -> bool) -> Result<()> {
-        let hdr = self.hdr;
-        let (flag, peer_pid) = match who {
-            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_pid),
-            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_pid),
-        };
-        let deadline = Deadline::after(timeout);
-        if timeout != Timeout::Poll {
-            for round in 0..SPINS + YIELDS {
-                if ready() {
-                    return Ok(());
-                }
-                if round < SPINS {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-        }
-        loop {
-            if self.is_closed() {
-                // Queued messages are still delivered after close.
-                if who == Who::Receiver && ready() {
-                    return Ok(());
-                }
-                return Err(self.closed_error(match who {
-                    Who::Sender => "send",
-                    Who::Receiver => "receive from",
-                }));
-            }
-            let pid = peer_pid.load(Ordering::Relaxed);
-            if peer::is_gone(pid) {
-                if ready() {
-                    return Ok(());
-                }
-                return Err(self.peer_gone(who, pid));
-            }
-            if deadline.expired() {
-                return Err(self.timed_out(who, timeout));
-            }
-            flag.store(1, Ordering::SeqCst);
-            if ready() || self.is_closed() {
-                flag.store(0, Ordering::Relaxed);
-                if ready() {
-                    return Ok(());
-                }
-                continue;
-            }
-            futex::wait(flag, 1, &deadline.at_most(LIVENESS_SLICE), self.scope);
-            flag.store(0, Ordering::Relaxed);
-            if ready() {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Wakes the other side if it said it sleeps; no system call otherwise.
-    #[inline]
-    fn wake_if_sleeping(&self, flag: &AtomicU32) {
-        if flag.load(Ordering::SeqCst) != 0 && flag.swap(0, Ordering::SeqCst) != 0 {
-            // A failed wake leaves the sleeper to its 100 ms look-around.
-            let _ = futex::wake(flag, 1, self.scope);
-        }
-    }
-
-    /// Copies `bytes` into the ring at position `pos`, wrapping at its end.
-    ///
-    /// # Safety
-    /// The bytes from `pos` are free for the caller to write.
-    unsafe fn put(&self, pos: u64, bytes: &[u8]) {
-        let at = (pos % self.capacity) as usize;
-        let first = bytes.len().min(self.capacity as usize - at);
-        // SAFETY: at + first <= capacity and the rest starts at the ring's
-        // beginning, all inside the channel; the caller owns those bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring.add(at), first);
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr().add(first),
-                self.ring,
-                bytes.len() - first,
-            );
-        }
-    }
-
-    /// Copies out of the ring from position `pos`, wrapping at its end.
-    ///
-    /// # Safety
-    /// The bytes from `pos` are published and not yet consumed.
-    unsafe fn get(&self, pos: u64, out: &mut [u8]) {
-        let at = (pos % self.capacity) as usize;
-        let first = out.len().min(self.capacity as usize - at);
-        // SAFETY: as in put, reading.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ring.add(at), out.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(
-                self.ring,
-                out.as_mut_ptr().add(first),
-                out.len() - first,
-            );
+    fn wake_waiters(&self, word: &AtomicU32) {
+        if word.load(Ordering::SeqCst) != 0 && word.swap(0, Ordering::SeqCst) != 0 {
+            // A failed wake leaves the sleepers to their 100 ms look-around.
+            let _ = futex::wake(word, u32::MAX, self.scope);
         }
     }
 
@@ -479,48 +466,15 @@ impl<'a> Channel<'a> {
             ),
         )
     }
-
-    #[cold]
-    fn peer_gone(&self, who: Who, pid: u32) -> Error {
-        let (other, state) = match who {
-            Who::Receiver => ("sender", "the channel is empty"),
-            Who::Sender => ("receiver", "the channel is full"),
-        };
-        Error::new(
-            ErrorKind::Closed,
-            format!(
-                "the {other} of the channel at {:#x} (process {pid}) has exited and {state}; \
-                 a new {other} may take its place",
-                self.addr()
-            ),
-        )
-    }
-
-    #[cold]
-    fn timed_out(&self, who: Who, timeout: Timeout) -> Error {
-        let what = match who {
-            Who::Receiver => "no message arrived",
-            Who::Sender => "no room was made",
-        };
-        let within = match timeout {
-            Timeout::After(d) => format!("within {} ns", d.as_nanos()),
-            _ => "at once".to_string(),
-        };
-        Error::new(
-            ErrorKind::TimedOut,
-            format!("{what} on the channel at {:#x} {within}", self.addr()),
-        )
-        .with_errno(timeout.expired_errno())
-    }
 }
 
 /// Initialises `size` bytes at `addr` (0: all `room`) as a channel, or
-/// checks it is one of that size.
+/// checks it is one of that size and kind.
 ///
 /// # Safety
 /// `addr` is 64-byte aligned and `room >= HEADER` bytes from it are live
 /// writable memory.
-pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()> {
+pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize, many: bool) -> Result<()> {
     let asked = if size == 0 { room } else { size };
     if asked < MIN_SIZE {
         return Err(Error::new(
@@ -546,7 +500,7 @@ pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()
     let size = asked & !(ALIGN - 1);
     // SAFETY: the caller's promise; Header is atomics only.
     let hdr = unsafe { &*(addr as *const Header) };
-    let want = layout::ident_for(size);
+    let want = layout::ident_for(size, many);
     let now = match hdr.ident.load(Ordering::Acquire) {
         // A racing init may have published the channel, and a side used
         // it, since ident was read: look at ident again before refusing.
@@ -562,13 +516,28 @@ pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()
         },
         now => now,
     };
-    match layout::size_of_ident(now) {
+    match layout::decode_ident(now) {
         Some(_) if now == want => Ok(()),
-        Some(other) => Err(Error::new(
+        Some((other, other_many)) if other != size => {
+            Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                "the channel at {addr:#x} was initialised with {other} bytes, not {size}; both \
+                 sides must give the same size{}",
+                if other_many { " (and many senders)" } else { "" }
+            ),
+            ))
+        }
+        Some((_, other_many)) => Err(Error::new(
             ErrorKind::InvalidArgument,
             format!(
-                "the channel at {addr:#x} was initialised with {other} bytes, not {size}; both \
-                 sides must give the same size"
+                "the channel at {addr:#x} was initialised {}; every side must give the same \
+                 options",
+                if other_many {
+                    "for many senders"
+                } else {
+                    "for one sender at a time"
+                }
             ),
         )),
         None => Err(not_a_channel(addr, now)),
@@ -590,6 +559,9 @@ fn past_the_end(addr: usize, size: usize, room: usize) -> Error {
 fn not_a_channel(addr: usize, ident: u64) -> Error {
     let what = if ident == 0 {
         "was never initialised as a channel (or is not zero-filled); call mapipc_channel_init"
+    } else if layout::is_version_1(ident) {
+        "holds a channel of memory format version 1, made by an older mapipc; both sides \
+         must use the same library version"
     } else {
         "does not hold a mapipc channel"
     };
@@ -606,4 +578,9 @@ fn place_in(region: &Region, offset: usize) -> Result<(usize, usize)> {
     let addr = info.addr().wrapping_add(offset);
     crate::sync::check_placement(&info, addr, HEADER, ALIGN, "channel")?;
     Ok((addr, info.len() - offset))
+}
+
+/// Whether a frame state says "skip me": its writer died or cancelled.
+fn is_skipped(state: u32) -> bool {
+    state & SKIP != 0 && state & TID_MASK == 0
 }

@@ -147,6 +147,18 @@ pub fn set_unmap_check(check: UnmapCheck) {
     let _ = UNMAP_CHECK.set(check);
 }
 
+/// What an upper layer must do before a region's pages go (channel: stop
+/// the threads that watch a channel in it); it cannot object.
+pub type UnmapHook = fn(&RegionInfo);
+
+static UNMAP_HOOK: OnceLock<UnmapHook> = OnceLock::new();
+
+/// Registers the hook [`unmap`] runs once the check passed, before the
+/// pages go; the first registration stays.
+pub fn set_unmap_hook(hook: UnmapHook) {
+    let _ = UNMAP_HOOK.set(hook);
+}
+
 /// Unmaps the region that starts exactly at `addr`, unless the registered
 /// check objects. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {
@@ -156,6 +168,9 @@ pub fn unmap(addr: usize) -> Result<()> {
             restore(region);
             return Err(err);
         }
+    }
+    if let Some(hook) = UNMAP_HOOK.get() {
+        hook(&region.info());
     }
     region.unmap().map_err(|(region, err)| {
         restore(region);
