@@ -348,10 +348,28 @@ impl<'a> Channel<'a> {
     /// empty.
     #[inline]
     pub fn recv(&self, buf: &mut [u8], timeout: Timeout) -> Result<Received> {
+        match self.recv_or_empty(buf, timeout)? {
+            Some(received) => Ok(received),
+            None => Err(self.nothing_now()),
+        }
+    }
+
+    /// [`recv`](Self::recv), but `None` instead of an error when a receive
+    /// with timeout 0 finds nothing (and nothing else to report): a
+    /// caller that polls in a loop pays for no error message.
+    #[inline]
+    pub(crate) fn recv_or_empty(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+    ) -> Result<Option<Received>> {
         let _held = self.recv_side().take("receiving", "a peeked message")?;
+        if timeout == Timeout::Poll && self.polled_empty() {
+            return Ok(None);
+        }
         let found = self.next_message(timeout)?;
         if found.len > buf.len() {
-            return Ok(Received::TooSmall(found.len));
+            return Ok(Some(Received::TooSmall(found.len)));
         }
         // SAFETY: the message lies between head and the published tail,
         // which no sender writes any more; buf holds len bytes.
@@ -359,7 +377,36 @@ impl<'a> Channel<'a> {
             std::ptr::copy_nonoverlapping(self.byte_at(found.payload), buf.as_mut_ptr(), found.len)
         };
         self.consume(found);
-        Ok(Received::Message(found.len))
+        Ok(Some(Received::Message(found.len)))
+    }
+
+    /// Whether a poll finds the queue empty and open, its sender (one
+    /// sender) looked alive lately: nothing to report but "nothing now".
+    #[inline]
+    fn polled_empty(&self) -> bool {
+        let hdr = self.hdr;
+        let head = hdr.head.load(Ordering::Relaxed);
+        if self.many {
+            return hdr.tail.load(Ordering::SeqCst) == head && !self.is_closed();
+        }
+        let tail = hdr.tail.load(Ordering::SeqCst);
+        hdr.tail_seen.store(tail, Ordering::Relaxed);
+        tail == head
+            && !self.is_closed()
+            && hdr.receiver_pid.load(Ordering::Relaxed) == peer::my_pid()
+            && !peer::is_gone_lately(hdr.sender_pid.load(Ordering::Relaxed))
+    }
+
+    #[cold]
+    fn nothing_now(&self) -> Error {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "no message arrived on the channel at {:#x} at once",
+                self.addr()
+            ),
+        )
+        .with_errno(libc::EAGAIN)
     }
 
     /// Takes a received frame off the queue and wakes waiting senders.

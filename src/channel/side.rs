@@ -65,7 +65,7 @@ impl<'a> Token<'a> {
         let Ok(me) = robust::me() else { return };
         me.set_pending(self.next);
         me.dequeue(self.prev, self.next);
-        self.word.store(value, Ordering::SeqCst);
+        self.word.store(value, Ordering::Release);
         me.clear_pending();
     }
 }

@@ -131,6 +131,9 @@ impl Channel<'_> {
                 f.check.store(!(n as u32), Ordering::Relaxed);
             }
             token.give_back(if n.is_some() { PUBLISHED } else { ABANDONED });
+            // The state is published before looking for sleepers (they set
+            // their flag, then look at the state).
+            std::sync::atomic::fence(Ordering::SeqCst);
             self.wake_waiters(&self.hdr.data_waiters);
         } else {
             if let Some(n) = n {

@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::boundary::{call, Out};
+use super::boundary::{call, fail_static, Out};
 use super::error::mapipc_status;
 use crate::channel::{self, Channel, Received, ALIGN, HEADER};
 use crate::error::{Error, ErrorKind, Result};
@@ -175,7 +175,8 @@ pub unsafe extern "C" fn mapipc_channel_recv(
     out_len: *mut usize,
     timeout_ns: i64,
 ) -> mapipc_status {
-    call(|| {
+    let mut empty = false;
+    let status = call(|| {
         // SAFETY: the caller's promise above.
         let out = unsafe { Out::new(out_len, "out_len", 0) }?;
         let ch = channel_at(chan, Need::Write)?;
@@ -187,12 +188,16 @@ pub unsafe extern "C" fn mapipc_channel_recv(
             // bytes that nothing else uses during the call.
             unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
-        match ch.recv(buf, Timeout::from_nanos(timeout_ns))? {
-            Received::Message(len) => {
+        match ch.recv_or_empty(buf, Timeout::from_nanos(timeout_ns))? {
+            None => {
+                empty = true;
+                Ok(())
+            }
+            Some(Received::Message(len)) => {
                 out.set(len);
                 Ok(())
             }
-            Received::TooSmall(len) => {
+            Some(Received::TooSmall(len)) => {
                 out.set(len);
                 Err(Error::new(
                     ErrorKind::TooLarge,
@@ -204,7 +209,15 @@ pub unsafe extern "C" fn mapipc_channel_recv(
                 ))
             }
         }
-    })
+    });
+    if empty {
+        return fail_static(
+            ErrorKind::TimedOut,
+            libc::EAGAIN,
+            c"no message arrived on the channel at once (timeout 0)",
+        );
+    }
+    status
 }
 
 /// Closes the channel, from either side: later sends are
