@@ -23,10 +23,9 @@ const LIVENESS_SLICE: Duration = Duration::from_millis(100);
 const MIN_SPIN_NS: u64 = 20_000;
 const MAX_SPIN_NS: u64 = 400_000;
 /// Spins before the clock is read at all.
-const FAST_SPINS: u32 = 256;
-/// Yields after the spin: they let the other side run when both share a
-/// core.
-const YIELDS: u32 = 8;
+const FAST_SPINS: u32 = 128;
+/// After this long, the spin yields between rounds.
+const YIELD_AFTER_NS: u64 = 2_000;
 
 /// Which side waits.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,8 +180,9 @@ impl Channel<'_> {
     }
 }
 
-/// Spins until `ready()` or `budget` ns from `start`, then yields a few
-/// times. Reads nothing but what `ready` reads, and the clock now and then.
+/// Spins until `ready()` or `budget` ns from `start`. Past the first few
+/// microseconds it yields between rounds: if the other side shares this
+/// core, it gets to run (on a core of its own, a yield returns at once).
 fn spin_until(ready: &dyn Fn() -> bool, start: u64, budget: u64) -> bool {
     loop {
         for _ in 0..64 {
@@ -191,15 +191,12 @@ fn spin_until(ready: &dyn Fn() -> bool, start: u64, budget: u64) -> bool {
             }
             std::hint::spin_loop();
         }
-        if peer::now_ns(libc::CLOCK_MONOTONIC).saturating_sub(start) >= budget {
-            break;
+        let spent = peer::now_ns(libc::CLOCK_MONOTONIC).saturating_sub(start);
+        if spent >= budget {
+            return ready();
+        }
+        if spent >= YIELD_AFTER_NS {
+            std::thread::yield_now();
         }
     }
-    for _ in 0..YIELDS {
-        if ready() {
-            return true;
-        }
-        std::thread::yield_now();
-    }
-    ready()
 }
