@@ -184,10 +184,17 @@ pub(crate) fn is_version_1(ident: u64) -> bool {
     ident >> 32 == 0x4d50_4331
 }
 
-/// Ring bytes of a channel of `size` bytes (a multiple of 64).
+/// Ring bytes of a channel of `size` bytes (a multiple of 64, at least
+/// `MIN_SIZE`: callers check that first, as the size comes from shared
+/// memory).
 pub(crate) fn capacity(size: usize) -> u64 {
-    (size - HEADER) as u64
+    debug_assert!(size >= MIN_SIZE);
+    size.saturating_sub(HEADER) as u64
 }
+
+/// Positions never reach this (2^62 bytes: 146 years at 1 TB/s), so that
+/// adding a frame to a valid position cannot overflow.
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
 
 /// The largest message: half the ring less a frame header, so that a frame
 /// fits contiguously wherever an empty ring's position stands.

@@ -83,13 +83,24 @@ impl Channel<'_> {
             if self.is_closed() {
                 return Err(self.closed_error("send"));
             }
-            let tail = hdr.tail.load(Ordering::Acquire) & !63;
+            // tail first: the head read after it is fresher, so `tail - head`
+            // never exceeds the ring unless the memory is damaged. A head past
+            // that tail means others claimed meanwhile: look again.
+            let tail = hdr.tail.load(Ordering::Acquire);
+            let head = hdr.head.load(Ordering::Acquire);
+            if head > tail && head & 63 == 0 && head < layout::MAX_POSITION {
+                spins = back_off(spins);
+                continue;
+            }
+            let Some(used) = self.queued(head, tail) else {
+                return Err(self.bad_positions(head, tail));
+            };
             let (payload, frame) = layout::frame_span(tail, len, self.capacity);
-            let need = (tail + frame + FRAME_HEADER).saturating_sub(self.capacity);
-            if hdr.head.load(Ordering::Acquire) < need {
+            if used + frame + FRAME_HEADER > self.capacity {
+                let need = tail + frame + FRAME_HEADER - self.capacity;
                 let fits = || {
                     hdr.head.load(Ordering::SeqCst) >= need
-                        || hdr.tail.load(Ordering::Relaxed) & !63 != tail
+                        || hdr.tail.load(Ordering::Relaxed) != tail
                 };
                 self.wait(Who::Sender, timeout, &fits)?;
                 continue;
@@ -166,6 +177,9 @@ impl Channel<'_> {
         let hdr = self.hdr;
         loop {
             let head = hdr.head.load(Ordering::Relaxed);
+            if head & 63 != 0 || head >= layout::MAX_POSITION {
+                return Err(self.bad_positions(head, hdr.tail.load(Ordering::Relaxed)));
+            }
             let settled = || {
                 hdr.tail.load(Ordering::SeqCst) != head
                     && self.frame(head).state.load(Ordering::SeqCst) & TID_MASK == 0
@@ -177,6 +191,9 @@ impl Channel<'_> {
                 self.wait(Who::Receiver, timeout, &settled)?;
             }
             let tail = hdr.tail.load(Ordering::Acquire);
+            if self.queued(head, tail).is_none() {
+                return Err(self.bad_positions(head, tail));
+            }
             let f = self.frame(head);
             let state = f.state.load(Ordering::Acquire);
             if state == PUBLISHED {
@@ -199,8 +216,12 @@ impl Channel<'_> {
     /// at once (looking past abandoned frames without taking them).
     pub(crate) fn has_message_many(&self) -> bool {
         let hdr = self.hdr;
-        let tail = hdr.tail.load(Ordering::SeqCst);
         let mut head = hdr.head.load(Ordering::SeqCst);
+        let tail = hdr.tail.load(Ordering::SeqCst);
+        if self.queued(head, tail).is_none() {
+            // Damaged, or a stale head: let the receive itself tell.
+            return true;
+        }
         while head < tail && tail - head <= self.capacity {
             let f = self.frame(head);
             let state = f.state.load(Ordering::SeqCst);

@@ -29,7 +29,9 @@ use crate::region::registry::{self, Need};
 use crate::region::Region;
 use crate::sync::futex::{self, Scope, Timeout};
 pub use layout::HEADER;
-use layout::{Frame, Header, FRAME_HEADER, MAX_SIZE, MIN_SIZE, PUBLISHED, SKIP, TID_MASK};
+use layout::{
+    Frame, Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE, PUBLISHED, SKIP, TID_MASK,
+};
 use side::Token;
 use wait::Who;
 
@@ -63,6 +65,9 @@ pub struct Channel<'a> {
 struct Known {
     generation: u64,
     addr: usize,
+    /// The header's `ident` when found: a channel re-initialised in place
+    /// (another size or kind) is looked at again.
+    ident: u64,
     writable: bool,
     capacity: u64,
     many: bool,
@@ -73,6 +78,7 @@ impl Known {
     const NONE: Known = Known {
         generation: 0,
         addr: 0,
+        ident: 0,
         writable: false,
         capacity: 0,
         many: false,
@@ -141,7 +147,18 @@ impl<'a> Channel<'a> {
         let Some((size, many)) = layout::decode_ident(ident) else {
             return Err(not_a_channel(addr, ident));
         };
-        if size > room || size < MIN_SIZE {
+        // The size comes from shared memory: bound it by what init accepts
+        // and by the region's real extent (`room`), never trust it alone.
+        if size < MIN_SIZE {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the memory at {addr:#x} does not hold a valid mapipc channel: its header \
+                     claims {size} bytes, less than the {MIN_SIZE} every channel has"
+                ),
+            ));
+        }
+        if size > room {
             return Err(past_the_end(addr, size, room));
         }
         Ok(Channel {
@@ -162,10 +179,14 @@ impl<'a> Channel<'a> {
         let generation = registry::generation();
         for k in KNOWN.with(Cell::get) {
             if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
+                // SAFETY: found before at this generation: a live,
+                // initialised channel wholly inside a live region.
+                let hdr = unsafe { &*(addr as *const Header) };
+                if hdr.ident.load(Ordering::Relaxed) != k.ident {
+                    break;
+                }
                 return Ok(Channel {
-                    // SAFETY: found before at this generation: a live,
-                    // initialised channel wholly inside a live region.
-                    hdr: unsafe { &*(addr as *const Header) },
+                    hdr,
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
                     many: k.many,
@@ -188,6 +209,7 @@ impl<'a> Channel<'a> {
         let found = Known {
             generation,
             addr,
+            ident: ch.hdr.ident.load(Ordering::Relaxed),
             writable: place.is_writable(),
             capacity: ch.capacity,
             many: ch.many,
@@ -285,7 +307,10 @@ impl<'a> Channel<'a> {
         let hdr = self.hdr;
         let _held = self.send_side().take("sending", "a reservation")?;
         Self::note_pid(&hdr.sender_pid);
-        let tail = hdr.tail.load(Ordering::Relaxed);
+        let tail = self.check_position(
+            hdr.tail.load(Ordering::Relaxed),
+            hdr.head_seen.load(Ordering::Relaxed),
+        )?;
         let (payload, frame) = layout::frame_span(tail, msg.len() as u64, self.capacity);
         self.wait_for_room(tail, frame, timeout)?;
         // SAFETY: the frame's bytes are free (the receiver is past them) and
@@ -332,16 +357,58 @@ impl<'a> Channel<'a> {
     #[inline]
     fn wait_for_room(&self, tail: u64, frame: u64, timeout: Timeout) -> Result<()> {
         let hdr = self.hdr;
-        let need = (tail + frame + FRAME_HEADER).saturating_sub(self.capacity);
+        let room = |head: u64| {
+            self.queued(head, tail)
+                .map(|used| used + frame + FRAME_HEADER <= self.capacity)
+        };
+        // Damaged positions count as "ready", to be reported below.
         let fits = || {
             let head = hdr.head.load(Ordering::SeqCst);
             hdr.head_seen.store(head, Ordering::Relaxed);
-            head >= need
+            room(head) != Some(false)
         };
-        if hdr.head_seen.load(Ordering::Relaxed) < need && !fits() {
+        if room(hdr.head_seen.load(Ordering::Relaxed)) != Some(true) && !fits() {
             self.wait(Who::Sender, timeout, &fits)?;
         }
-        Ok(())
+        let head = hdr.head_seen.load(Ordering::Relaxed);
+        match room(head) {
+            Some(true) => Ok(()),
+            _ => Err(self.bad_positions(head, tail)),
+        }
+    }
+
+    /// Bytes queued between `head` and `tail`, or `None` if these cannot
+    /// be positions of this channel (not multiples of 64, more apart than
+    /// the ring holds, beyond any real count): any process mapping the
+    /// memory may have written them.
+    #[inline]
+    fn queued(&self, head: u64, tail: u64) -> Option<u64> {
+        let used = tail.wrapping_sub(head);
+        ((head | tail) & 63 == 0 && (head | tail) < MAX_POSITION && used <= self.capacity)
+            .then_some(used)
+    }
+
+    /// A position this channel's side may start from (see [`queued`](Self::queued)).
+    #[inline]
+    fn check_position(&self, pos: u64, other: u64) -> Result<u64> {
+        if pos & 63 != 0 || pos >= MAX_POSITION {
+            return Err(self.bad_positions(pos, other));
+        }
+        Ok(pos)
+    }
+
+    #[cold]
+    fn bad_positions(&self, head: u64, tail: u64) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the channel at {:#x} is damaged: head {head} and tail {tail} are not positions \
+                 of a channel whose ring holds {} bytes; something other than mapipc wrote into \
+                 it",
+                self.addr(),
+                self.capacity
+            ),
+        )
     }
 
     /// Receives the next message into `buf`, waiting while the channel is
@@ -386,6 +453,9 @@ impl<'a> Channel<'a> {
     fn polled_empty(&self) -> bool {
         let hdr = self.hdr;
         let head = hdr.head.load(Ordering::Relaxed);
+        if head & 63 != 0 {
+            return false;
+        }
         if self.many {
             return hdr.tail.load(Ordering::SeqCst) == head && !self.is_closed();
         }
@@ -429,7 +499,10 @@ impl<'a> Channel<'a> {
         if self.many {
             return self.next_many(timeout);
         }
-        let head = hdr.head.load(Ordering::Relaxed);
+        let head = self.check_position(
+            hdr.head.load(Ordering::Relaxed),
+            hdr.tail_seen.load(Ordering::Relaxed),
+        )?;
         let arrived = || {
             let tail = hdr.tail.load(Ordering::SeqCst);
             hdr.tail_seen.store(tail, Ordering::Relaxed);
@@ -442,6 +515,9 @@ impl<'a> Channel<'a> {
             self.wait(Who::Receiver, timeout, &arrived)?;
         }
         let tail = hdr.tail_seen.load(Ordering::Relaxed);
+        if self.queued(head, tail).is_none() {
+            return Err(self.bad_positions(head, tail));
+        }
         self.frame_at(head, tail)
     }
 

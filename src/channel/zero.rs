@@ -80,7 +80,11 @@ impl Channel<'_> {
         } else {
             let held = self.send_side().take("sending", "a reservation")?;
             Self::note_pid(&self.hdr.sender_pid);
-            let tail = self.hdr.tail.load(Ordering::Relaxed);
+            let hdr = self.hdr;
+            let tail = self.check_position(
+                hdr.tail.load(Ordering::Relaxed),
+                hdr.head_seen.load(Ordering::Relaxed),
+            )?;
             let (payload, frame) = layout::frame_span(tail, len64, self.capacity);
             self.wait_for_room(tail, frame, timeout)?;
             held.keep();

@@ -247,6 +247,24 @@ impl SharedMutex {
                 continue;
             }
             if deadline.expired() {
+                // Having slept, this thread may have taken the one wake-up
+                // an unlock gave (and then found the lock re-taken by a
+                // locker that never slept): hand it on by making sure the
+                // holder's unlock wakes the next sleeper.
+                if slept
+                    && word & FUTEX_WAITERS == 0
+                    && self
+                        .word
+                        .compare_exchange(
+                            word,
+                            word | FUTEX_WAITERS,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_err()
+                {
+                    continue;
+                }
                 return Err(self.timed_out(holder, timeout));
             }
             let sleeping = word | FUTEX_WAITERS;
