@@ -6,6 +6,7 @@ LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
 DESTDIR     ?=
 
 CARGO ?= cargo
@@ -32,8 +33,11 @@ TEST_CFLAGS := -std=c99 $(CWARN) -D_GNU_SOURCE $(CFLAGS) -Iinclude -pthread
 C_TEST_SRC := $(wildcard c_tests/test_*.c)
 C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
 LAB_SRC := $(wildcard examples/labs/*.c)
+# Examples that the tests and the demo drive, built like the labs.
+EXAMPLE_PROGS := share_server share_client
 C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
-           $(addprefix lab_,$(notdir $(basename $(LAB_SRC))))
+           $(addprefix lab_,$(notdir $(basename $(LAB_SRC)))) \
+           $(addprefix example_,$(EXAMPLE_PROGS))
 C_STATIC := $(addprefix $(B)/c_tests/static/,$(C_PROGS))
 C_SHARED := $(addprefix $(B)/c_tests/shared/,$(C_PROGS))
 C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
@@ -46,11 +50,14 @@ SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-f
 
 all: lib header cli
 
-# The mapipc command (cli/, a workspace member of its own).
+# The mapipc command (cli/, a workspace member of its own) and its man
+# page, generated from the same argument definitions.
 cli: FORCE
-	@mkdir -p $(B)/bin
+	@mkdir -p $(B)/bin $(B)/man
 	$(CARGO) build --release -p mapipc-cli
 	@cmp -s target/release/mapipc $(B)/bin/mapipc || cp target/release/mapipc $(B)/bin/mapipc
+	@target/release/mapipc-gen-man $(B)/man/mapipc.1.new
+	@cmp -s $(B)/man/mapipc.1.new $(B)/man/mapipc.1 && rm $(B)/man/mapipc.1.new || mv $(B)/man/mapipc.1.new $(B)/man/mapipc.1
 
 $(B)/bin/mapipc: cli
 
@@ -121,6 +128,19 @@ $(B)/c_tests/asan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
 
+# The examples the tests drive, built the same three ways.
+$(B)/c_tests/static/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
+$(B)/c_tests/shared/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.so
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB))
+
+$(B)/c_tests/asan/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(LIB)/libmapipc.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE)
+
 c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
 
@@ -148,8 +168,10 @@ demo-test: lib
 	@echo "demo: make demo runs to the end"
 
 install: lib cli
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+	           $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(B)/bin/mapipc $(DESTDIR)$(BINDIR)/mapipc
+	install -m 0644 $(B)/man/mapipc.1 $(DESTDIR)$(MANDIR)/man1/mapipc.1
 	install -m 0644 $(LIB)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.a
 	install -m 0755 $(LIB)/libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION)
 	ln -sf libmapipc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -164,7 +186,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmapipc.a $(DESTDIR)$(LIBDIR)/libmapipc.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmapipc.so.$(VERSION) \
 	      $(DESTDIR)$(INCLUDEDIR)/mapipc.h $(DESTDIR)$(PKGCONFIGDIR)/mapipc.pc \
-	      $(DESTDIR)$(BINDIR)/mapipc
+	      $(DESTDIR)$(BINDIR)/mapipc $(DESTDIR)$(MANDIR)/man1/mapipc.1
 
 # Installs into a scratch prefix and builds an example with pkg-config only,
 # both against the shared and (with --static) the static library.
@@ -180,8 +202,14 @@ install-test: lib
 	    $(abspath $(B)/install-test/usr/lib/libmapipc.a) $$(PKG_CONFIG_PATH=$$pc pkg-config --libs-only-l --static mapipc | sed 's/-lmapipc//'); \
 	  cd $(B)/install-test && ./quickstart >/dev/null && ./quickstart-static >/dev/null; \
 	  ldd ./quickstart | grep -q "$(SONAME) => $(abspath $(B)/install-test/usr/lib)/$(SONAME)"; \
-	  ./usr/bin/mapipc --version | grep -qx "mapipc $(VERSION)"
-	@echo "install: pkg-config build against the installed copy runs (shared and static)"
+	  ./usr/bin/mapipc --version | grep -qx "mapipc $(VERSION)"; \
+	  ./usr/bin/mapipc ls --json | python3 -c 'import json, sys; assert isinstance(json.load(sys.stdin), list)'; \
+	  grep -q '^\.TH mapipc 1' usr/share/man/man1/mapipc.1; \
+	  for c in LS INSPECT GC RM; do grep -q "^\.SH \"MAPIPC $$c\"" usr/share/man/man1/mapipc.1; done; \
+	  grep -q 'dry\\-run' usr/share/man/man1/mapipc.1
+	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed"
+	@$(MAKE) --no-print-directory -s uninstall PREFIX=$(abspath $(B)/install-test/usr)
+	@left=$$(find $(B)/install-test/usr -type f -o -type l); [ -z "$$left" ] || { echo "uninstall left: $$left"; exit 1; }
 	@rm -rf $(B)/install-test
 
 clean:
@@ -201,6 +229,7 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/lab_file_writer \
       $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
       $(B)/c_tests/static/lab_chat_server \
+      $(B)/c_tests/static/example_share_server $(B)/c_tests/static/example_share_client \
       $(B)/c_tests/static/misuse
 	@examples/demo.sh $(B)/c_tests/static
 
@@ -214,7 +243,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel).
+# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share).
 bench: lib $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

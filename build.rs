@@ -34,4 +34,7 @@ fn main() {
         format!("libmapipc.so.{major}")
     };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    // Once loaded, never unloaded: the SIGBUS handler may be installed, and
+    // after a dlclose the disposition would point into unmapped code.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
 }

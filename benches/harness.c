@@ -86,7 +86,8 @@ struct row {
     double ratio;
 };
 
-static struct row rows[32];
+#define MAX_ROWS 96
+static struct row rows[MAX_ROWS];
 static int nrows;
 
 static void stats(double *v, int n, double out[3]) {
@@ -107,6 +108,10 @@ static void print_row(const struct row *r) {
 void compare(const char *op, const char *unit, int higher_better, double (*m)(void *),
                     const char *base, double (*b)(void *), void *arg) {
     double mv[32], bv[32];
+    if (nrows >= MAX_ROWS) {
+        fprintf(stderr, "bench: more than %d rows: raise MAX_ROWS in harness.c\n", MAX_ROWS);
+        exit(2);
+    }
     struct row *r = &rows[nrows++];
     memset(r, 0, sizeof *r);
     snprintf(r->op, sizeof r->op, "%s", op);

@@ -79,5 +79,6 @@ void bench_shm_ipc(void);
 void bench_sync(void);
 void bench_guard(const char *dir);
 void bench_channel(void);
+void bench_share(void);
 
 #endif

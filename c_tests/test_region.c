@@ -53,10 +53,14 @@ static void raw_munmap_does_not_confuse_the_registry(void) {
     size_t size = 0;
     CHECK_OK(mapipc_region_size(fresh, &size));
     CHECK(size == 4096);
-    /* The kernel reuses the freed range top-down: the new region lies in
-     * the old one's place. */
-    CHECK(fresh >= old && fresh < old + 8192);
-    if (fresh != old) {
+    /* The kernel usually reuses the freed range top-down, so that the new
+     * region lies in the old one's place; another thread's mmap in between
+     * (a sanitizer's allocator) can take it first, and then there is
+     * nothing to test. */
+    if (!(fresh >= old && fresh < old + 8192)) {
+        printf("# skipped: raw_munmap_does_not_confuse_the_registry: the kernel placed the new "
+               "region elsewhere\n");
+    } else if (fresh != old) {
         /* The stale entry is gone: the old pointer names nothing, and
          * unmapping it cannot take the new region with it. */
         CHECK_STATUS(mapipc_unmap(old), MAPIPC_ERR_NOT_MAPPED, EINVAL);
@@ -127,7 +131,7 @@ static void advise_checks_range_and_access(void) {
     /* Someone truncates the file under the mapping: populating reports it
      * instead of the SIGBUS a plain read of the lost pages would raise. */
     REQUIRE(truncate("f", page) == 0);
-    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ), MAPIPC_ERR_OUT_OF_RANGE, EFAULT);
+    CHECK_STATUS(mapipc_advise(r, 0, MAPIPC_ADVICE_POPULATE_READ), MAPIPC_ERR_TRUNCATED, EFAULT);
     CHECK_OK(mapipc_unmap(r));
     CHECK_OK(mapipc_unmap(p));
     CHECK(unlink("f") == 0);

@@ -95,6 +95,39 @@ say "\$ sysv_reader            # again: the segment is gone, and mapipc says so"
 say "$("$bin/lab_sysv_reader" 2>&1 || true)"
 rm keytest
 
+step "no names at all: a server hands each client a memfd region over a UNIX socket"
+sock="@mapipc-demo-$$"
+shm_before=$(ls -1 /dev/shm | sort)
+say "\$ share_server $sock &     # abstract socket: no file, and the memory has no name either"
+mkfifo server.out a.in a.out
+"$bin/example_share_server" "$sock" > server.out &
+server=$!
+exec 5< server.out
+read -r line <&5
+say "$line"
+say "\$ share_client $sock       # client a, still talking"
+"$bin/example_share_client" "$sock" < a.in > a.out &
+client_a=$!
+exec 3> a.in 4< a.out
+echo "hello, I am a" >&3
+read -r line <&4
+say "a got: $line"
+say "\$ printf 'hi, I am b\\nbye\\n' | share_client $sock"
+printf 'hi, I am b\nbye\n' | "$bin/example_share_client" "$sock" | sed 's/^/   b got: /'
+handler=$(cat "/proc/$server/task/$server/children")
+handler=${handler%% *}
+say "the server's process for a maps: $(grep -o '/memfd:[^(]*(deleted)' "/proc/$handler/maps" | head -n 1)"
+say "\$ kill -9 <server> <client a>   # mid-conversation"
+{ kill -9 "$server" "$client_a"; wait "$server" "$client_a" || true; } 2>/dev/null
+timeout 20 tail --pid="$handler" -f /dev/null || true
+exec 3>&- 4<&- 5<&-
+left=$(grep -ls "memfd:share_server" /proc/[0-9]*/maps 2>/dev/null | wc -l)
+[ "$left" = 0 ] || { say "a process still maps the memory!"; exit 1; }
+say "no process maps the memory any more: the kernel freed it"
+new=$(comm -13 <(echo "$shm_before") <(ls -1 /dev/shm | sort))
+say "new in /dev/shm: ${new:-nothing} (share_server and share_client name nothing)"
+rm server.out a.in a.out
+
 step "the labs' mistakes, made on purpose"
 "$bin/misuse"
 

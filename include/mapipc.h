@@ -10,8 +10,10 @@
  *  - Output pointers are set to NULL (or 0) on failure, written on success.
  *  - No argument can crash the library: NULL, empty strings, huge or zero
  *    lengths, unknown flags and foreign pointers all give an error.
- *  - Descriptors the library opens are O_CLOEXEC and closed before return;
- *    files and segments it creates are mode 0600.
+ *  - Descriptors the library opens are O_CLOEXEC and closed before return
+ *    (except one per region of a MAPIPC_TEMPORARY object, kept until it is
+ *    unmapped); files and segments it creates are mode 0600 (filtered by
+ *    the umask) unless MAPIPC_MODE(m) says otherwise.
  *  - All functions are safe to call from several threads at once, and in a
  *    child after fork().
  */
@@ -23,6 +25,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/**
+ * Flag bits that give an object a call creates (with MAPIPC_CREATE, for
+ * mapipc_map_file(), mapipc_shm_open_name() and mapipc_shm_open_key())
+ * exactly the permission bits m, e.g. MAPIPC_MODE(0640), whatever the
+ * umask. Without it, created objects are 0600 filtered by the umask (files,
+ * POSIX objects) or 0600 (System V). An existing object's mode is never
+ * changed. An m with bits outside 0777 (setuid, setgid, sticky or larger
+ * values), MAPIPC_MODE without MAPIPC_CREATE, or with any other function, is
+ * MAPIPC_ERR_INVALID_ARGUMENT. A constant expression when m is one; m is
+ * evaluated twice.
+ */
+#define MAPIPC_MODE(m) \
+    ((uint32_t)(MAPIPC_MODE_GIVEN | ((uint32_t)(m) <= 07777u ? (uint32_t)(m) << 16 \
+                                                           : (uint32_t)MAPIPC_MODE_TOO_LARGE)))
+
 
 /**
  * Option of mapipc_channel_init_with(): any number of threads, in any
@@ -64,13 +81,58 @@
 
 /**
  * For mapipc_map_file() (and POSIX named memory): plain loads and stores
- * through the region survive the file shrinking underneath. Pages that
- * vanished read as zeros, stores to them are dropped, and the next
- * mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
- * are never silent. Not for anonymous or System V memory, which cannot
+ * through the region survive the file shrinking underneath. At the first
+ * fault past the file's end, all pages of the region past the end become
+ * private zero pages at once: they read as zeros, stores to them are
+ * dropped, and every later mapipc_sync() on the region, and every
+ * mapipc_read()/mapipc_write() of those bytes (even once the file grew
+ * back), returns MAPIPC_ERR_TRUNCATED naming the file and its size, so
+ * lost writes are never silent. Only truncation is absorbed: a page the
+ * file still has that cannot be read or filled (I/O error, no space under
+ * a hole) raises SIGBUS as without mapipc, to the program's handler.
+ * Holds one O_CLOEXEC descriptor per region while mapped. Limits: a
+ * thread that blocks SIGBUS dies on such a load (the kernel's rule); a
+ * SIGBUS handler the program installs after mapipc's takes over until the
+ * next mapipc map call, which puts mapipc's back in front of it and
+ * chains to it. Not for anonymous or System V memory, which cannot
  * shrink (MAPIPC_ERR_INVALID_ARGUMENT).
  */
 #define MAPIPC_GUARDED 32
+
+/**
+ * For mapipc_map_fd() and mapipc_recv_region(): map only an object whose
+ * size is sealed against shrinking (F_SEAL_SHRINK, as every mapipc_memfd()
+ * is), so that no access through the mapping can ever fault; otherwise
+ * MAPIPC_ERR_NOT_SEALED and nothing is mapped. Not for other calls
+ * (MAPIPC_ERR_INVALID_ARGUMENT).
+ */
+#define MAPIPC_SEALED 64
+
+/**
+ * With MAPIPC_CREATE, for mapipc_shm_open_name() and mapipc_map_file(): an
+ * object this call creates is temporary. It lives while any process maps
+ * it through mapipc (the creator, every process that opened it since,
+ * every child that inherited such a mapping through fork()) and is removed
+ * when the last of those mappings goes: inside the mapipc_unmap() that
+ * ends it, or, when the last user ended by exit, exec or a signal, at the
+ * next lookup of its name or mapipc_gc(), which see it as absent. Opening
+ * an existing object never changes whether it is temporary. Without
+ * MAPIPC_CREATE, for System V keys, or with any other function:
+ * MAPIPC_ERR_INVALID_ARGUMENT. Marked by the sticky bit on its mode.
+ */
+#define MAPIPC_TEMPORARY 128
+
+/**
+ * Set by MAPIPC_MODE(m): the flags carry permission bits from bit 16 up.
+ * Use the macro rather than this bit.
+ */
+#define MAPIPC_MODE_GIVEN 32768
+
+/**
+ * Set by MAPIPC_MODE(m) for an m above 07777, so that it is refused
+ * instead of being cut to 16 bits.
+ */
+#define MAPIPC_MODE_TOO_LARGE 268435456
 
 /**
  * msync(MS_SYNC): return when the data is on its way to storage. The
@@ -257,6 +319,13 @@ typedef struct mapipc_mutex {
  * touched. errno EFAULT or EIO.
  */
 #define MAPIPC_ERR_TRUNCATED 20
+
+/**
+ * MAPIPC_SEALED was asked for, but the object's size is not sealed against
+ * shrinking (F_SEAL_SHRINK), or it cannot be sealed at all: a mapping of it
+ * could fault. Nothing was mapped. errno EPERM.
+ */
+#define MAPIPC_ERR_NOT_SEALED 21
 
 #ifdef __cplusplus
 extern "C" {
@@ -460,12 +529,30 @@ const char *mapipc_status_name(mapipc_status status);
  * Copies `len` bytes from `src`, inside a live mapipc region, to the
  * caller's buffer `dst` (the two must not overlap).
  *
- * If the file behind the region shrank (another process truncated it) or
- * could not be read, so that some of the bytes are gone, the call returns
- * MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a read error) with a message
- * naming the file and its size now, instead of the process dying of
- * SIGBUS; the bytes before the hole may have been copied. Costs what memcpy
- * costs: no system call.
+ * If the file behind the region shrank (another process truncated it), so
+ * that some of the bytes are gone, the call returns MAPIPC_ERR_TRUNCATED
+ * (errno EFAULT) with a message naming the file and its size now, instead
+ * of the process dying of SIGBUS; the bytes before the hole may have been
+ * copied. Bytes the file still has that could not be read (I/O error, no
+ * space to fill a hole, a damaged page) are MAPIPC_ERR_TRUNCATED with
+ * errno EIO, and the message says which. Bytes of a MAPIPC_GUARDED region
+ * that were replaced by zeros are MAPIPC_ERR_TRUNCATED too. Costs what
+ * memcpy costs: no system call, except in a thread that blocks SIGBUS
+ * (the kernel would kill the process for a fault there): such a thread is
+ * noticed at its first copy and after each map call it makes, and copies
+ * through process_vm_readv instead.
+ *
+ * Only a fault on the region's bytes is reported: one on `dst` (say, the
+ * caller's own mapping of a truncated file) goes to the program's SIGBUS
+ * handler, or kills, as a memcpy fault would. So does unmapping the region
+ * in another thread during the copy (SIGSEGV).
+ *
+ * SIGBUS handlers: mapipc installs its own at the first copy or guarded
+ * map and passes every SIGBUS that is not its own to the disposition the
+ * program had (flags and mask honoured; SIG_IGN ignores sent signals). A
+ * handler the program installs later replaces mapipc's until the next
+ * mapipc map call, which puts mapipc's back in front and chains to the
+ * program's; install yours first, or map something after installing it.
  *
  * `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
  * `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
@@ -482,16 +569,34 @@ mapipc_status mapipc_read(const void *src, void *dst, size_t len);
  * mapipc region at `dst` (the two must not overlap).
  *
  * Bytes whose page vanished because the file shrank are not written and
- * the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for an I/O
- * error) naming the file and its size now; the file never grows. A
- * read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors as
- * for mapipc_read().
+ * the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a page the
+ * file still has that could not be read or filled, e.g. no space under a
+ * hole) naming the file and its size now; the file never grows. Bytes of
+ * a MAPIPC_GUARDED region replaced by zeros are MAPIPC_ERR_TRUNCATED too.
+ * A read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors,
+ * faults on `src` and threads that block SIGBUS as for mapipc_read().
  *
  * # Safety
  * `src` is readable for `len` bytes (it is the caller's memory and cannot
  * be checked).
  */
 mapipc_status mapipc_write(void *dst, const void *src, size_t len);
+
+/**
+ * Removes every stale temporary POSIX object in /dev/shm: made with
+ * MAPIPC_TEMPORARY, and whose users have all gone (the last one ended by
+ * exit, exec or a signal instead of mapipc_unmap()). Sets `*removed` to
+ * how many this call removed (`removed` may be NULL; it is 0 on failure).
+ *
+ * Never removes an object that is not temporary, nor one that a process
+ * maps through mapipc. Safe to call at any time from any process; objects
+ * this process may not open or remove are left alone. Stale temporary
+ * files elsewhere go at the next lookup of their path.
+ *
+ * # Safety
+ * `removed` is NULL or writable.
+ */
+mapipc_status mapipc_gc(size_t *removed);
 
 /**
  * Maps `length` bytes of the regular file `path` starting at byte `offset`.
@@ -501,7 +606,10 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * from `offset` to the current end of the file.
  *
  * `flags`: MAPIPC_READ and/or MAPIPC_WRITE, optionally MAPIPC_PRIVATE,
- * MAPIPC_CREATE, MAPIPC_EXCLUSIVE.
+ * MAPIPC_CREATE, MAPIPC_EXCLUSIVE, MAPIPC_GUARDED, and with MAPIPC_CREATE
+ * MAPIPC_MODE(m) (exact permission bits of a created file) and
+ * MAPIPC_TEMPORARY (a created file goes with its last user). A stale
+ * temporary file (its last user died) counts as missing, and is removed.
  *
  * Checked up front instead of failing later with SIGBUS or SIGSEGV:
  * NULL/empty path or out (MAPIPC_ERR_INVALID_ARGUMENT); missing file
@@ -513,13 +621,16 @@ mapipc_status mapipc_write(void *dst, const void *src, size_t len);
  * (MAPIPC_ERR_PERMISSION_DENIED). A MAPIPC_PRIVATE writable mapping of a
  * read-only file is allowed: writes stay in this process.
  *
- * With MAPIPC_CREATE a missing file is created with mode 0600 and a short
+ * With MAPIPC_CREATE a missing file is created with mode 0600 (filtered
+ * by the umask, or exactly MAPIPC_MODE(m)) and a short
  * one is extended with allocated blocks (posix_fallocate), so running out
  * of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
  *
  * A failed call leaves nothing behind: no file it created, no extension, no
- * mapping, no open descriptor. `*out` is NULL on failure. Release the
- * region with mapipc_unmap().
+ * mapping, no open descriptor. `*out` is NULL on failure. The region keeps
+ * the file's descriptor (O_CLOEXEC) until it is unmapped, so that
+ * mapipc_region_fd() and mapipc_send_region() name the same file even
+ * after it was renamed or removed. Release the region with mapipc_unmap().
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -546,13 +657,14 @@ mapipc_status mapipc_map_anonymous(size_t length, uint32_t flags, void **out);
 
 /**
  * Unmaps (or, for System V segments, detaches) the whole region that
- * `addr` starts. `addr` must be exactly what a mapipc function returned.
+ * `addr` starts, and closes the descriptor a file, POSIX or memfd region
+ * kept. `addr` must be exactly what a mapipc function returned.
  *
  * NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
  * pointer, a pointer mapipc never returned, or a pointer into the middle of
- * a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While the calling
- * thread holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY and
- * changes nothing (unlock first). Set your pointer to
+ * a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While any thread of
+ * the process holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY
+ * and changes nothing (unlock first). Set your pointer to
  * NULL after unmapping: if a new region later lands at the same address, a
  * stale pointer would name it.
  *
@@ -572,7 +684,10 @@ mapipc_status mapipc_unmap(void *addr);
  * unknown bits, are MAPIPC_ERR_INVALID_ARGUMENT. A range that leaves the
  * region is MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
  * MAPIPC_ERR_NOT_MAPPED. On a region with no file behind it (anonymous or
- * System V memory) it checks the range and does nothing else.
+ * System V memory) it checks the range and does nothing else. On a
+ * MAPIPC_GUARDED region some of whose pages vanished (the file shrank),
+ * every sync returns MAPIPC_ERR_TRUNCATED (errno EFAULT) naming the file,
+ * its size now and how many pages were lost.
  *
  * # Safety
  * None beyond passing a pointer value; it is never dereferenced.
@@ -591,6 +706,9 @@ mapipc_status mapipc_sync(void *addr, size_t length, uint32_t flags);
  * `make bench`). Ranges leaving the
  * region are MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
  * MAPIPC_ERR_NOT_MAPPED; an unknown value is MAPIPC_ERR_INVALID_ARGUMENT.
+ * Populating pages the file no longer has (it shrank) is
+ * MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO if the file still has them but
+ * they could not be read), naming the file and its size now.
  * Advice that would discard data (MADV_DONTNEED, MADV_FREE) is not
  * offered.
  *
@@ -611,6 +729,125 @@ mapipc_status mapipc_advise(void *addr, size_t length, uint32_t advice);
 mapipc_status mapipc_region_size(const void *addr, size_t *out);
 
 /**
+ * Makes `size` (> 0) bytes of zero-filled shared memory with no name in any
+ * directory (memfd_create) and maps it; `*out` points at its first byte.
+ *
+ * Every page is allocated before the call returns: too little memory is
+ * MAPIPC_ERR_NO_SPACE now, never a SIGBUS later. Its size is sealed
+ * (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL): no process that ever holds
+ * it can shrink or grow it, so no mapping of it can fault. `flags`:
+ * MAPIPC_READ and/or MAPIPC_WRITE only (any other bit, MAPIPC_SEALED
+ * included, is MAPIPC_ERR_INVALID_ARGUMENT: it is always sealed).
+ *
+ * `label` (NULL: "mapipc"; at most 200 bytes, else
+ * MAPIPC_ERR_INVALID_ARGUMENT) shows in /proc/PID/maps as
+ * "/memfd:label (deleted)" and in messages. The memory is freed when its
+ * last mapping and descriptor are gone; a child after fork() shares it.
+ * Hand it to another process with mapipc_send_region() or
+ * mapipc_region_fd(). The region keeps one O_CLOEXEC descriptor open until
+ * it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `label` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+mapipc_status mapipc_memfd(const char *label, size_t size, uint32_t flags, void **out);
+
+/**
+ * Maps `length` bytes (0: to the end) from any byte `offset` of an object
+ * the caller has a descriptor for: a regular file, a POSIX shared memory
+ * object, a memfd, received from anywhere. `*out` points at byte `offset`.
+ *
+ * Every check of mapipc_map_file() is made: not a regular file (a pipe, a
+ * socket, a directory) is MAPIPC_ERR_NOT_MAPPABLE; an empty object
+ * MAPIPC_ERR_EMPTY_FILE; a range past its end MAPIPC_ERR_OUT_OF_RANGE. The
+ * descriptor's access mode must allow the flags: MAPIPC_WRITE (shared) on
+ * an O_RDONLY descriptor, any mapping of an O_WRONLY or O_PATH one, and a
+ * shared writable mapping of a write-sealed object are
+ * MAPIPC_ERR_PERMISSION_DENIED. MAPIPC_WRITE | MAPIPC_PRIVATE on an
+ * O_RDONLY descriptor is allowed (copy-on-write).
+ *
+ * `flags`: MAPIPC_READ, MAPIPC_WRITE, MAPIPC_PRIVATE, MAPIPC_GUARDED,
+ * MAPIPC_SEALED (refuse an object whose size could shrink:
+ * MAPIPC_ERR_NOT_SEALED). MAPIPC_CREATE and MAPIPC_EXCLUSIVE are
+ * MAPIPC_ERR_INVALID_ARGUMENT. A negative or closed descriptor is
+ * MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * The caller keeps `fd` and may close it at once: the region keeps its own
+ * O_CLOEXEC duplicate until it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+mapipc_status mapipc_map_fd(int fd, size_t offset, size_t length, uint32_t flags, void **out);
+
+/**
+ * Stores in `*out_fd` a new O_CLOEXEC descriptor, owned by the caller (who
+ * closes it), for the object behind the live region that starts at
+ * `addr`: a file, a POSIX object or a memfd, and regions from
+ * mapipc_map_fd() and mapipc_recv_region().
+ *
+ * The descriptor is O_RDWR for a shared writable region, O_RDONLY
+ * otherwise (a MAPIPC_PRIVATE region's writes are not in the object). It
+ * refers to the same object even after its name was removed or renamed:
+ * it is never reopened by name. Anonymous and System V regions have none:
+ * MAPIPC_ERR_NOT_MAPPABLE. An `addr` that does not start a live region is
+ * MAPIPC_ERR_NOT_MAPPED. `*out_fd` is -1 on failure.
+ *
+ * # Safety
+ * `out_fd` is NULL or writable; `addr` is never dereferenced.
+ */
+mapipc_status mapipc_region_fd(const void *addr, int *out_fd);
+
+/**
+ * Sends the region that starts at `addr` over the connected AF_UNIX socket
+ * `sock` (SOCK_STREAM or SOCK_SEQPACKET) as one message: its object's
+ * descriptor (SCM_RIGHTS; O_RDONLY unless the region is shared and
+ * writable), the offset and length the region covers, and whether it is
+ * writable. The region stays mapped here; mapipc_recv_region() on the
+ * other end maps the same bytes.
+ *
+ * Anonymous and System V regions: MAPIPC_ERR_NOT_MAPPABLE (make the region
+ * with mapipc_memfd()). Not a socket, not AF_UNIX, not stream or
+ * seqpacket, or not connected: MAPIPC_ERR_INVALID_ARGUMENT. The peer gone:
+ * MAPIPC_ERR_CLOSED (never SIGPIPE). No room in the socket within
+ * `timeout_ns` (negative: wait for ever; 0: one try, errno EAGAIN):
+ * MAPIPC_ERR_TIMED_OUT, and then nothing at all was sent.
+ *
+ * # Safety
+ * None beyond passing a pointer value; `addr` is never dereferenced.
+ */
+mapipc_status mapipc_send_region(int sock, const void *addr, int64_t timeout_ns);
+
+/**
+ * Receives one message of mapipc_send_region() from `sock` and maps the
+ * same bytes of the same object; `*out` points at the region's first byte.
+ *
+ * `flags`: MAPIPC_READ, MAPIPC_WRITE (MAPIPC_ERR_PERMISSION_DENIED if the
+ * sender's region was read-only), MAPIPC_GUARDED, MAPIPC_SEALED (refuse an
+ * object whose size could shrink: MAPIPC_ERR_NOT_SEALED). They are checked
+ * before anything is received. Not a connected AF_UNIX stream or
+ * seqpacket socket: MAPIPC_ERR_INVALID_ARGUMENT (a socket of another kind
+ * is found out by what it delivers). The peer closed: MAPIPC_ERR_CLOSED; nothing
+ * within `timeout_ns` (as for mapipc_send_region): MAPIPC_ERR_TIMED_OUT,
+ * and nothing was taken from the socket.
+ *
+ * Anything that is not such a message (another program's bytes, a message
+ * cut short, no descriptor, several descriptors, a later version of the
+ * format): MAPIPC_ERR_INVALID_ARGUMENT; on a stream socket the
+ * connection's framing is then lost: close it. The message is checked
+ * against the descriptor, never trusted: a descriptor that is not a
+ * regular file (a pipe, a directory) is MAPIPC_ERR_NOT_MAPPABLE, a range
+ * past the object's end MAPIPC_ERR_OUT_OF_RANGE, as for mapipc_map_fd().
+ * Whatever happens, every descriptor that arrived and is not kept by the
+ * new region is closed. The region keeps the received descriptor
+ * (O_CLOEXEC) until it is unmapped. `*out` is NULL on failure.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+mapipc_status mapipc_recv_region(int sock, uint32_t flags, int64_t timeout_ns, void **out);
+
+/**
  * Opens the System V shared memory segment named by `ftok(path, proj_id)`
  * and attaches it; `*out` points at its first byte.
  *
@@ -624,7 +861,9 @@ mapipc_status mapipc_region_size(const void *addr, size_t *out);
  * MAPIPC_ERR_SIZE_MISMATCH. Without MAPIPC_WRITE the segment is attached
  * read-only (writes fault). MAPIPC_PRIVATE is MAPIPC_ERR_INVALID_ARGUMENT:
  * System V has no copy-on-write. Sizes beyond the system's limits are
- * MAPIPC_ERR_NO_SPACE.
+ * MAPIPC_ERR_NO_SPACE. MAPIPC_MODE(m) with MAPIPC_CREATE gives a created
+ * segment mode m; MAPIPC_TEMPORARY is MAPIPC_ERR_INVALID_ARGUMENT (the
+ * kernel cannot tell when a segment's last user died).
  *
  * mapipc_unmap() detaches; mapipc_shm_remove_key() removes. A failed call
  * leaves no segment it created. Messages give the key in hex, the path,
@@ -671,13 +910,22 @@ mapipc_status mapipc_shm_remove_region(const void *addr);
  * size and access follow mapipc_shm_open_key(); a created object is mode
  * 0600 with its memory reserved up front, so a full /dev/shm is
  * MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
- * size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
+ * size 0 is MAPIPC_ERR_EMPTY_FILE. With MAPIPC_CREATE, MAPIPC_MODE(m)
+ * gives a created object exactly mode m, and MAPIPC_TEMPORARY makes it go
+ * with its last user; a stale temporary object (its last user died)
+ * counts as missing, also for MAPIPC_EXCLUSIVE, and is removed. MAPIPC_PRIVATE gives a copy-on-write
  * mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+ * The region keeps the object's descriptor (O_CLOEXEC) until it is
+ * unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
+ * working after the name is unlinked.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
-mapipc_status mapipc_shm_open_name(const char *name, size_t size, uint32_t flags, void **out);
+mapipc_status mapipc_shm_open_name(const char *name,
+                                   size_t size,
+                                   uint32_t flags,
+                                   void **out);
 
 /**
  * Removes the name of a POSIX shared memory object (shm_unlink); its

@@ -10,10 +10,12 @@
 //! | `sys` | small libc helpers: page size, C paths, /proc lookups |
 //! | [`region`] | what a live mapping is ([`Region`]), syncing and advice, where it is placed, and the [`region::registry`] that names regions by address |
 //! | [`guard`] | surviving a file that shrinks under its mapping: the SIGBUS handler, fault-stoppable copies, guarded regions |
+//! | [`lifecycle`] | objects that vanish with their last user: the temporary marker, users' locks, removal, garbage collection in /dev/shm |
 //! | [`map`] | making regions: files and anonymous memory, with their options |
 //! | [`shm`] | shared memory by name: POSIX names and System V keys |
 //! | [`sync`] | objects inside shared regions: a robust mutex and wait/wake |
 //! | [`channel`] | a message channel through a shared region |
+//! | [`share`] | no names at all: memfd regions with sealed sizes, mapping any descriptor, passing regions over UNIX sockets (above `sync`, whose timeouts it uses) |
 //! | `ffi` | the C ABI: pointer checks, panics caught, errors as status + errno + message |
 //!
 //! A region shared with a child process, with a lock inside it:
@@ -38,8 +40,10 @@
 pub mod channel;
 pub mod error;
 pub mod guard;
+pub mod lifecycle;
 pub mod map;
 pub mod region;
+pub mod share;
 pub mod shm;
 pub mod sync;
 mod sys;

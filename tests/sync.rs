@@ -100,3 +100,28 @@ fn wait_and_wake_between_threads() {
         sync::wake(word, u32::MAX, scope).unwrap();
     });
 }
+
+#[test]
+fn a_region_holding_a_locked_mutex_stays_mapped() {
+    let region = anon::map_anonymous(4096, Access::ReadWrite, Sharing::Shared).unwrap();
+    let addr = {
+        let m = SharedMutex::in_region(&region, 0).unwrap();
+        m.init().unwrap();
+        m.lock(Timeout::Poll).unwrap();
+        m as *const SharedMutex as usize
+    };
+    let (region, err) = region.unmap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy);
+    // Dropped while the lock is held: the mapping stays, leaked.
+    drop(region);
+    // SAFETY: the drop above left the mapping in place (the point of the
+    // test); the mutex in it is still this thread's.
+    let m = unsafe { &*(addr as *const SharedMutex) };
+    m.unlock().unwrap();
+    let region = anon::map_anonymous(4096, Access::ReadWrite, Sharing::Shared).unwrap();
+    let m = SharedMutex::in_region(&region, 0).unwrap();
+    m.init().unwrap();
+    m.lock(Timeout::Poll).unwrap();
+    m.unlock().unwrap();
+    region.unmap().map_err(|(_, e)| e).unwrap();
+}

@@ -57,13 +57,17 @@ pub(crate) struct Header {
     pub(crate) sender_pid: AtomicU32,
     /// The sender's last look at `head`.
     pub(crate) head_seen: AtomicU64,
-    /// How long the sender's last wait for room took (ns): its spin budget.
-    pub(crate) send_spin: AtomicU64,
-    /// Robust-list links of `send_word` (addresses in the holder's process):
-    /// the kernel finds the word 32 bytes before `send_next`.
+    /// `sender_pid` with the PID namespace it means something in (inode
+    /// number of /proc/PID/ns/pid) in the high half.
+    pub(crate) sender_id: AtomicU64,
+    /// Robust-list links of `send_word` (addresses in the holder's process)
+    /// while a send or reservation is under way: the kernel finds the word
+    /// 32 bytes before `send_next`.
     pub(crate) send_prev: AtomicUsize,
     pub(crate) send_next: AtomicUsize,
-    pad1: [u64; 3],
+    /// How long the sender's last wait for room took (ns): its spin budget.
+    pub(crate) send_spin: AtomicU64,
+    pad1: [u64; 2],
 
     // Line 2: what the sender publishes, alone on its line.
     /// One sender: end of the last published frame. Many senders: end of
@@ -77,11 +81,13 @@ pub(crate) struct Header {
     pub(crate) receiver_pid: AtomicU32,
     /// The receiver's last look at `tail`.
     pub(crate) tail_seen: AtomicU64,
-    /// How long the receiver's last wait took (ns): its spin budget.
-    pub(crate) recv_spin: AtomicU64,
+    /// `receiver_pid` and its PID namespace, as `sender_id`.
+    pub(crate) receiver_id: AtomicU64,
     pub(crate) recv_prev: AtomicUsize,
     pub(crate) recv_next: AtomicUsize,
-    pad3: [u64; 3],
+    /// How long the receiver's last wait took (ns): its spin budget.
+    pub(crate) recv_spin: AtomicU64,
+    pad3: [u64; 2],
 
     // Line 4: what the receiver publishes.
     /// Start of the next frame to receive.
@@ -107,6 +113,12 @@ const _: () = assert!(std::mem::offset_of!(Header, send_prev) + 8 == 96);
 const _: () = assert!(std::mem::offset_of!(Header, recv_prev) + 8 == 224);
 // Offsets docs/channel-format.md (and the C tests) rely on.
 const _: () = assert!(std::mem::offset_of!(Header, sender_pid) == 68);
+const _: () = assert!(std::mem::offset_of!(Header, sender_id) == 80);
+const _: () = assert!(std::mem::offset_of!(Header, send_prev) == 88);
+const _: () = assert!(std::mem::offset_of!(Header, receiver_id) == 208);
+const _: () = assert!(std::mem::offset_of!(Header, recv_prev) == 216);
+const _: () = assert!(std::mem::offset_of!(Header, send_spin) == 104);
+const _: () = assert!(std::mem::offset_of!(Header, recv_spin) == 232);
 const _: () = assert!(std::mem::offset_of!(Header, tail) == 128);
 const _: () = assert!(std::mem::offset_of!(Header, recv_word) == 192);
 const _: () = assert!(std::mem::offset_of!(Header, head) == 256);
@@ -157,6 +169,12 @@ impl Header {
             self.tail_seen.load(Relaxed),
             self.send_next.load(Relaxed) as u64,
             self.recv_next.load(Relaxed) as u64,
+            self.send_prev.load(Relaxed) as u64,
+            self.recv_prev.load(Relaxed) as u64,
+            self.sender_id.load(Relaxed),
+            self.receiver_id.load(Relaxed),
+            self.send_spin.load(Relaxed),
+            self.recv_spin.load(Relaxed),
         ];
         words.iter().all(|&w| w == 0) && longs.iter().all(|&l| l == 0)
     }

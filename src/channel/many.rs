@@ -16,15 +16,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::layout::{self, Frame, ABANDONED, FRAME_HEADER, PUBLISHED, TID_MASK};
+use super::side::{Held, Pend, Token};
 use super::wait::Who;
-use super::{is_skipped, side, Channel, Found};
+use super::{is_skipped, Channel, Found};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::futex::Timeout;
-use crate::sync::robust::Me;
 
-/// A frame claimed by this thread: its state word names the thread.
-pub(crate) struct Claim {
-    pub(crate) me: Me,
+/// A frame claimed by this thread: its state word names the thread and is
+/// linked into the thread's robust list.
+pub(crate) struct Claim<'a> {
+    pub(crate) held: Held<'a>,
     pub(crate) pos: u64,
     pub(crate) payload: u64,
 }
@@ -49,7 +50,7 @@ impl Frame {
     }
 }
 
-impl Channel<'_> {
+impl<'a> Channel<'a> {
     /// Sends one message on a many-sender channel.
     pub(crate) fn send_many(&self, msg: &[u8], timeout: Timeout) -> Result<()> {
         if self.holds_reservation() {
@@ -67,16 +68,18 @@ impl Channel<'_> {
         let f = self.frame(claim.pos);
         f.len.store(msg.len() as u32, Ordering::Relaxed);
         f.check.store(!(msg.len() as u32), Ordering::Relaxed);
-        f.state.store(PUBLISHED, Ordering::SeqCst);
-        claim.me.clear_pending();
+        claim.held.finish(PUBLISHED);
+        // The state is published before looking for sleepers (they set
+        // their flag, then look at the state).
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.wake_waiters(&self.hdr.data_waiters);
         Ok(())
     }
 
     /// Claims a frame for `len` bytes at the end of the queue, waiting for
     /// room. On return the frame's state word holds this thread's id and is
-    /// its robust pending operation.
-    pub(crate) fn claim(&self, len: u64, timeout: Timeout) -> Result<Claim> {
+    /// linked into its robust list.
+    pub(crate) fn claim(&self, len: u64, timeout: Timeout) -> Result<Claim<'a>> {
         let hdr = self.hdr;
         let mut spins = 0u32;
         loop {
@@ -107,31 +110,32 @@ impl Channel<'_> {
             }
             let f = self.frame(tail);
             let now = f.head_word().load(Ordering::Acquire);
-            let me = side::pend(&f.next)?;
+            let pend = Pend::start(&f.next)?;
+            let tid = pend.me.tid;
             let took = if now == free_word(tail) {
                 f.head_word()
                     .compare_exchange(
                         now,
-                        claimed_word(me.tid, len),
+                        claimed_word(tid, len),
                         Ordering::AcqRel,
                         Ordering::Relaxed,
                     )
                     .is_ok()
             } else if is_skipped(now as u32) {
                 // Its claimer died before moving tail: take its place.
-                self.take_over(f, now, me.tid)
+                self.take_over(f, now, tid)
             } else {
                 false
             };
             if !took {
-                me.clear_pending();
+                pend.undo();
                 spins = back_off(spins);
                 continue;
             }
             if hdr.tail.load(Ordering::Acquire) != tail {
                 // A stale tail from another lap: put back what was there.
                 f.head_word().store(now, Ordering::Release);
-                me.clear_pending();
+                pend.undo();
                 continue;
             }
             if now != free_word(tail) {
@@ -140,12 +144,17 @@ impl Channel<'_> {
                 let (_, dead_frame) = layout::frame_span(tail, dead_claim, self.capacity);
                 self.advance(tail, dead_frame);
                 f.state.store(ABANDONED, Ordering::Release);
-                me.clear_pending();
+                pend.undo();
                 continue;
             }
             self.advance(tail, frame);
+            let token = Token {
+                word: &f.state,
+                prev: &f.prev,
+                next: &f.next,
+            };
             return Ok(Claim {
-                me,
+                held: pend.own(token),
                 pos: tail,
                 payload,
             });

@@ -13,6 +13,7 @@
 //! (another process may have written anything there) and builds on `sync`
 //! and `region` only.
 
+pub mod inspect;
 mod layout;
 mod many;
 mod notify;
@@ -22,12 +23,13 @@ mod wait;
 mod zero;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::registry::{self, Need};
 use crate::region::Region;
 use crate::sync::futex::{self, Scope, Timeout};
+pub use inspect::{inspect, ChannelState};
 pub use layout::HEADER;
 use layout::{
     Frame, Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE, PUBLISHED, SKIP, TID_MASK,
@@ -288,12 +290,14 @@ impl<'a> Channel<'a> {
         unsafe { self.ring.add((pos % self.capacity) as usize) }
     }
 
-    /// Records this process as the sender (or receiver) in `field`.
+    /// Records this process as the sender (or receiver): its id and PID
+    /// namespace in `id`, its pid alone in `pid` (for inspection).
     #[inline]
-    fn note_pid(field: &AtomicU32) {
-        let me = peer::my_pid();
-        if field.load(Ordering::Relaxed) != me {
-            field.store(me, Ordering::Relaxed);
+    fn note_me(id: &AtomicU64, pid: &AtomicU32) {
+        let me = peer::my_id();
+        if id.load(Ordering::Relaxed) != me {
+            id.store(me, Ordering::Relaxed);
+            pid.store(me as u32, Ordering::Release);
         }
     }
 
@@ -306,7 +310,7 @@ impl<'a> Channel<'a> {
         }
         let hdr = self.hdr;
         let _held = self.send_side().take("sending", "a reservation")?;
-        Self::note_pid(&hdr.sender_pid);
+        Self::note_me(&hdr.sender_id, &hdr.sender_pid);
         let tail = self.check_position(
             hdr.tail.load(Ordering::Relaxed),
             hdr.head_seen.load(Ordering::Relaxed),
@@ -463,8 +467,8 @@ impl<'a> Channel<'a> {
         hdr.tail_seen.store(tail, Ordering::Relaxed);
         tail == head
             && !self.is_closed()
-            && hdr.receiver_pid.load(Ordering::Relaxed) == peer::my_pid()
-            && !peer::is_gone_lately(hdr.sender_pid.load(Ordering::Relaxed))
+            && hdr.receiver_id.load(Ordering::Relaxed) == peer::my_id()
+            && !peer::is_gone_lately(hdr.sender_id.load(Ordering::Relaxed))
     }
 
     #[cold]
@@ -495,7 +499,7 @@ impl<'a> Channel<'a> {
     #[inline]
     fn next_message(&self, timeout: Timeout) -> Result<Found> {
         let hdr = self.hdr;
-        Self::note_pid(&hdr.receiver_pid);
+        Self::note_me(&hdr.receiver_id, &hdr.receiver_pid);
         if self.many {
             return self.next_many(timeout);
         }

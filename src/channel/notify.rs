@@ -266,6 +266,6 @@ impl Channel<'_> {
             return self.has_message_many();
         }
         hdr.tail.load(Ordering::SeqCst) != hdr.head.load(Ordering::SeqCst)
-            || peer::is_gone_lately(hdr.sender_pid.load(Ordering::Relaxed))
+            || peer::is_gone_lately(hdr.sender_id.load(Ordering::Relaxed))
     }
 }

@@ -7,48 +7,71 @@
 //! try. Knows nothing of channels.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
 /// This process's id, cached: `getpid` is a system call. Cleared in a
 /// child after fork.
-static MY_PID: AtomicU32 = AtomicU32::new(0);
+static MY_ID: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
 extern "C" fn forget_after_fork() {
-    MY_PID.store(0, Ordering::Relaxed);
+    MY_ID.store(0, Ordering::Relaxed);
 }
 
 /// The calling process's id.
 #[inline]
 pub(crate) fn my_pid() -> u32 {
-    match MY_PID.load(Ordering::Relaxed) {
-        0 => my_pid_slow(),
-        pid => pid,
+    my_id() as u32
+}
+
+/// The calling process's id in the low half, its PID namespace (see
+/// `robust::Me::ns`) in the high half: what a side records of itself.
+#[inline]
+pub(crate) fn my_id() -> u64 {
+    match MY_ID.load(Ordering::Relaxed) {
+        0 => my_id_slow(),
+        id => id,
     }
 }
 
 #[cold]
-fn my_pid_slow() -> u32 {
+fn my_id_slow() -> u64 {
     ATFORK.call_once(|| {
         // SAFETY: a plain function that lives as long as the library.
         unsafe { libc::pthread_atfork(None, None, Some(forget_after_fork)) };
     });
-    let pid = std::process::id();
-    MY_PID.store(pid, Ordering::Relaxed);
-    pid
+    let id = u64::from(crate::sync::robust::my_namespace()) << 32 | u64::from(std::process::id());
+    MY_ID.store(id, Ordering::Relaxed);
+    id
 }
 
 /// Set once pidfd_open turned out not to exist here (an old kernel, a
 /// seccomp filter, valgrind): /proc is asked from then on.
 static NO_PIDFD: AtomicBool = AtomicBool::new(false);
 
-/// Whether process `pid` has exited (as a zombie or for good). 0 (no one
-/// yet) and this process are never gone.
-pub(crate) fn is_gone(pid: u32) -> bool {
-    if pid == 0 || pid == my_pid() {
-        return false;
-    }
+/// Whether the process a side recorded as `id` (see `my_id`) has exited
+/// (as a zombie or for good). 0 (no one yet) and this process are never
+/// gone. A process of another PID namespace cannot be looked up by its pid
+/// here (the number names another process or none): never gone; nor one
+/// whose namespace is unknown (0: no /proc), which may be another.
+/// Waits ask [`is_gone_lately`], which keeps the pidfd.
+#[cfg(test)]
+fn is_gone(id: u64) -> bool {
+    judged(id) && pid_is_gone(id as u32)
+}
+
+/// Whether `id` names another process that this one can look up by pid:
+/// known and not 0, not this process, of this PID namespace.
+#[inline]
+fn judged(id: u64) -> bool {
+    let (ns, pid) = ((id >> 32) as u32, id as u32);
+    let mine = my_id();
+    pid != 0 && id != mine && ns != 0 && ns == (mine >> 32) as u32
+}
+
+/// Whether process `pid` of this namespace has exited.
+fn pid_is_gone(pid: u32) -> bool {
     if NO_PIDFD.load(Ordering::Relaxed) {
         return proc_says_gone(pid);
     }
@@ -111,10 +134,11 @@ thread_local! {
 
 /// Like [`is_gone`], but answers "still running" from this thread's last
 /// look when that is recent, and keeps the pidfd between looks.
-pub(crate) fn is_gone_lately(pid: u32) -> bool {
-    if pid == 0 || pid == my_pid() {
+pub(crate) fn is_gone_lately(id: u64) -> bool {
+    if !judged(id) {
         return false;
     }
+    let pid = id as u32;
     let now = coarse_now_ns();
     let cached = WATCHED.try_with(|w| {
         let mut w = w.borrow_mut();
@@ -145,7 +169,7 @@ pub(crate) fn is_gone_lately(pid: u32) -> bool {
     });
     match cached {
         Ok(Some(answer)) => answer,
-        _ => is_gone(pid),
+        _ => pid_is_gone(pid),
     }
 }
 
@@ -210,14 +234,20 @@ mod tests {
     #[test]
     fn this_process_is_alive_and_a_reaped_child_is_gone() {
         assert_eq!(my_pid(), std::process::id());
-        assert!(!is_gone(my_pid()));
+        assert!(!is_gone(my_id()));
         assert!(!is_gone(0));
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        assert!(is_gone(pid));
-        assert!(is_gone_lately(pid));
-        assert!(!is_gone_lately(my_pid()));
+        let ns = my_id() & !0xffff_ffff;
+        assert!(is_gone(ns | u64::from(pid)));
+        assert!(is_gone_lately(ns | u64::from(pid)));
+        assert!(!is_gone_lately(my_id()));
+        // The same pid in another namespace, or an unknown one: not
+        // judged, never gone.
+        assert!(!is_gone((ns ^ (1 << 32)) | u64::from(pid)));
+        assert!(!is_gone_lately((ns ^ (1 << 32)) | u64::from(pid)));
+        assert!(!is_gone_lately(u64::from(pid)));
         assert_eq!(state_letter(b"12 (a) b) Z 1 2"), Some(b'Z'));
         assert!(!proc_says_gone(my_pid()));
     }

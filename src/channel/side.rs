@@ -2,17 +2,20 @@
 //! length of a call or held across calls (a reservation, a peek), and a
 //! many-sender frame's state while its writer works on it.
 //!
-//! The word holds the owner's kernel thread id. For one call it is named
-//! by the thread's robust list's "operation pending" entry; held across
-//! calls it is linked into the list itself (a thread may lock a mutex in
-//! between, which reuses the pending entry). Either way, if the thread
-//! dies, even by SIGKILL, the kernel marks the word OWNER_DIED and the next
-//! caller takes it over. Must not touch anything but the word and links.
+//! The word holds the owner's kernel thread id, and is linked into the
+//! thread's kernel robust list (see `sync::robust`) for as long as it is
+//! held, for one call or across calls (a reservation, a peek), like a held
+//! mutex: if the thread dies, even by SIGKILL, the kernel marks the word
+//! OWNER_DIED and the next caller takes it over. The list's "operation
+//! pending" slot names the word only at the instants of taking and giving
+//! back, and is saved and restored, so a robust operation nested in a
+//! signal handler cannot lose it. Must not touch anything but the word and
+//! links.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sync::robust::{self, Me};
+use crate::sync::robust::{self, Me, Pending};
 
 use super::layout::TID_MASK;
 
@@ -25,7 +28,8 @@ pub(crate) struct Token<'a> {
     pub(crate) next: &'a AtomicUsize,
 }
 
-/// The side, held until dropped (one call).
+/// A word this thread owns, linked into its robust list; given back (0
+/// stored) when dropped, unless kept across calls.
 pub(crate) struct Held<'a> {
     token: Token<'a>,
     me: Me,
@@ -38,7 +42,7 @@ impl<'a> Token<'a> {
     #[inline]
     pub(crate) fn take(self, verb: &str, mine: &str) -> Result<Held<'a>> {
         let me = robust::me()?;
-        me.set_pending(self.next);
+        let pending = me.set_pending(self.next);
         let word = self.word.load(Ordering::Relaxed);
         // A dead holder's word keeps only FUTEX_OWNER_DIED: free to take.
         let taken = word & TID_MASK == 0
@@ -47,10 +51,10 @@ impl<'a> Token<'a> {
                 .compare_exchange(word, me.tid, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok();
         if !taken {
-            me.clear_pending();
+            me.restore_pending(pending);
             return Err(busy(word & TID_MASK, me.tid, verb, mine));
         }
-        Ok(Held { token: self, me })
+        Ok(Pend { me, pending }.own(self))
     }
 
     /// Whether the calling thread holds this word across calls.
@@ -59,23 +63,31 @@ impl<'a> Token<'a> {
     }
 
     /// Gives back a word this thread holds across calls (see
-    /// [`Held::keep`]), storing `value` in it: unlinked first, named as
-    /// pending meanwhile, so a death at any instant is still noticed.
+    /// [`Held::keep`]), storing `value` in it.
     pub(crate) fn give_back(self, value: u32) {
         let Ok(me) = robust::me() else { return };
-        me.set_pending(self.next);
-        me.dequeue(self.prev, self.next);
-        self.word.store(value, Ordering::Release);
-        me.clear_pending();
+        Held { token: self, me }.finish(value);
+        me.note_released(self.word.as_ptr() as usize);
     }
 }
 
 impl Held<'_> {
-    /// Keeps the side after this call returns: linked into the thread's
-    /// robust list until [`Token::give_back`].
+    /// Keeps the word after this call returns, until [`Token::give_back`]:
+    /// it stays linked, and is noted among the thread's held locks so that
+    /// no thread of this process unmaps the memory meanwhile.
     pub(crate) fn keep(self) {
-        self.me.enqueue(self.token.prev, self.token.next);
-        self.me.clear_pending();
+        self.me.note_held(self.token.word.as_ptr() as usize);
+        std::mem::forget(self);
+    }
+
+    /// Unlinks the word and stores `value` in it, named as pending
+    /// meanwhile, so that a death at any instant is still noticed.
+    #[inline]
+    pub(crate) fn finish(self, value: u32) {
+        let pending = self.me.set_pending(self.token.next);
+        self.me.dequeue(self.token.prev, self.token.next);
+        self.token.word.store(value, Ordering::Release);
+        self.me.restore_pending(pending);
         std::mem::forget(self);
     }
 }
@@ -97,17 +109,42 @@ fn busy(holder: u32, me: u32, verb: &str, mine: &str) -> Error {
 impl Drop for Held<'_> {
     #[inline]
     fn drop(&mut self) {
+        let pending = self.me.set_pending(self.token.next);
+        self.me.dequeue(self.token.prev, self.token.next);
         self.token.word.store(0, Ordering::Release);
-        self.me.clear_pending();
+        self.me.restore_pending(pending);
     }
 }
 
-/// Names `word` (whose list link is `next`) as this thread's pending
-/// robust operation: for a many-sender claim, from just before the
-/// compare-and-swap that may make it the word's owner.
-#[inline]
-pub(crate) fn pend(next: &AtomicUsize) -> Result<Me> {
-    let me = robust::me()?;
-    me.set_pending(next);
-    Ok(me)
+/// A word this thread is about to try to own (a many-sender claim), named
+/// as its pending robust operation from just before the compare-and-swap
+/// that may make it the owner.
+pub(crate) struct Pend {
+    pub(crate) me: Me,
+    pending: Pending,
+}
+
+impl Pend {
+    /// Names the word whose list link is `next` as pending.
+    #[inline]
+    pub(crate) fn start(next: &AtomicUsize) -> Result<Pend> {
+        let me = robust::me()?;
+        let pending = me.set_pending(next);
+        Ok(Pend { me, pending })
+    }
+
+    /// The word was not taken, or was put back: the slot as it was.
+    #[inline]
+    pub(crate) fn undo(self) {
+        self.me.restore_pending(self.pending);
+    }
+
+    /// The word (named when starting) is now this thread's: linked into its
+    /// robust list, the slot as it was.
+    #[inline]
+    pub(crate) fn own(self, token: Token<'_>) -> Held<'_> {
+        self.me.enqueue(token.prev, token.next);
+        self.me.restore_pending(self.pending);
+        Held { token, me: self.me }
+    }
 }

@@ -37,25 +37,25 @@ pub(crate) enum Who {
 impl Channel<'_> {
     /// The waiter word, the other side's process (None: its death does
     /// not end the wait), and the spin estimate of `who`.
-    fn waiting(&self, who: Who) -> (&AtomicU32, Option<&AtomicU32>, &AtomicU64) {
+    fn waiting(&self, who: Who) -> (&AtomicU32, Option<&AtomicU64>, &AtomicU64) {
         let hdr = self.hdr;
         match who {
             Who::Receiver => (
                 &hdr.data_waiters,
-                (!self.many).then_some(&hdr.sender_pid),
+                (!self.many).then_some(&hdr.sender_id),
                 &hdr.recv_spin,
             ),
-            Who::Sender => (&hdr.room_waiters, Some(&hdr.receiver_pid), &hdr.send_spin),
+            Who::Sender => (&hdr.room_waiters, Some(&hdr.receiver_id), &hdr.send_spin),
         }
     }
 
     /// Waits until `ready()` (or a reason to stop).
     #[cold]
     pub(crate) fn wait(&self, who: Who, timeout: Timeout, ready: &dyn Fn() -> bool) -> Result<()> {
-        let (word, peer_pid, spin) = self.waiting(who);
+        let (word, peer_id, spin) = self.waiting(who);
         if timeout == Timeout::Poll {
             let now = Deadline::after(timeout);
-            return self.stop_reason(who, peer_pid, ready, &now, timeout);
+            return self.stop_reason(who, peer_id, ready, &now, timeout);
         }
         // Most waits of a busy channel end within a few hundred spins: those
         // read no clock and leave the estimate alone.
@@ -75,7 +75,7 @@ impl Channel<'_> {
             budget = budget.min(limit.as_nanos() as u64);
         }
         if !spin_until(ready, start, budget) {
-            self.sleep(who, word, peer_pid, &deadline, timeout, ready)?;
+            self.sleep(who, word, peer_id, &deadline, timeout, ready)?;
         }
         // The next wait spins about as long as this one took, unless this one
         // outlasted any spin (an idle channel): then briefly.
@@ -92,13 +92,13 @@ impl Channel<'_> {
         &self,
         who: Who,
         word: &AtomicU32,
-        peer_pid: Option<&AtomicU32>,
+        peer_id: Option<&AtomicU64>,
         deadline: &Deadline,
         timeout: Timeout,
         ready: &dyn Fn() -> bool,
     ) -> Result<bool> {
         loop {
-            self.stop_reason(who, peer_pid, ready, deadline, timeout)?;
+            self.stop_reason(who, peer_id, ready, deadline, timeout)?;
             if ready() {
                 return Ok(true);
             }
@@ -120,7 +120,7 @@ impl Channel<'_> {
     fn stop_reason(
         &self,
         who: Who,
-        peer_pid: Option<&AtomicU32>,
+        peer_id: Option<&AtomicU64>,
         ready: &dyn Fn() -> bool,
         deadline: &Deadline,
         timeout: Timeout,
@@ -134,10 +134,10 @@ impl Channel<'_> {
                 Who::Receiver => "receive from",
             }));
         }
-        if let Some(field) = peer_pid {
-            let pid = field.load(Ordering::Relaxed);
-            if peer::is_gone_lately(pid) {
-                return Err(self.peer_gone(who, pid));
+        if let Some(field) = peer_id {
+            let id = field.load(Ordering::Relaxed);
+            if peer::is_gone_lately(id) {
+                return Err(self.peer_gone(who, id as u32));
             }
         }
         if deadline.expired() {

@@ -73,13 +73,11 @@ impl Channel<'_> {
         let len64 = len as u64;
         let (pos, payload) = if self.many {
             let claim = self.claim(len64, timeout)?;
-            let f = self.frame(claim.pos);
-            claim.me.enqueue(&f.prev, &f.next);
-            claim.me.clear_pending();
+            claim.held.keep();
             (claim.pos, claim.payload)
         } else {
             let held = self.send_side().take("sending", "a reservation")?;
-            Self::note_pid(&self.hdr.sender_pid);
+            Self::note_me(&self.hdr.sender_id, &self.hdr.sender_pid);
             let hdr = self.hdr;
             let tail = self.check_position(
                 hdr.tail.load(Ordering::Relaxed),

@@ -50,6 +50,9 @@ pub enum ErrorKind {
     Closed,
     /// The file behind a region shrank under the bytes touched.
     Truncated,
+    /// An object whose size could still shrink where a sealed size was
+    /// asked for.
+    NotSealed,
 }
 
 impl ErrorKind {
@@ -76,6 +79,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => libc::EMSGSIZE,
             ErrorKind::Closed => libc::EPIPE,
             ErrorKind::Truncated => libc::EFAULT,
+            ErrorKind::NotSealed => libc::EPERM,
         }
     }
 

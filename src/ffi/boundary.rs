@@ -47,6 +47,9 @@ pub(crate) unsafe fn call_for_region(
     call(|| {
         // SAFETY: the caller's promise above.
         let out = unsafe { Out::new(out, "out", std::ptr::null_mut()) }?;
+        // A SIGBUS handler the program installed since mapipc's is chained
+        // to from now on, with mapipc's back in front.
+        crate::guard::reclaim_handler();
         out.set(registry::insert(make()?).cast());
         Ok(())
     })

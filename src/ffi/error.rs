@@ -67,6 +67,10 @@ pub const MAPIPC_ERR_CLOSED: mapipc_status = 19;
 /// The file behind a region shrank (or could not be read) under the bytes
 /// touched. errno EFAULT or EIO.
 pub const MAPIPC_ERR_TRUNCATED: mapipc_status = 20;
+/// MAPIPC_SEALED was asked for, but the object's size is not sealed against
+/// shrinking (F_SEAL_SHRINK), or it cannot be sealed at all: a mapping of it
+/// could fault. Nothing was mapped. errno EPERM.
+pub const MAPIPC_ERR_NOT_SEALED: mapipc_status = 21;
 
 /// The status code for an error kind.
 pub(crate) fn status_of(kind: ErrorKind) -> mapipc_status {
@@ -91,6 +95,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> mapipc_status {
         ErrorKind::TooLarge => MAPIPC_ERR_TOO_LARGE,
         ErrorKind::Closed => MAPIPC_ERR_CLOSED,
         ErrorKind::Truncated => MAPIPC_ERR_TRUNCATED,
+        ErrorKind::NotSealed => MAPIPC_ERR_NOT_SEALED,
     }
 }
 
@@ -121,6 +126,7 @@ pub extern "C" fn mapipc_status_name(status: mapipc_status) -> *const c_char {
         MAPIPC_ERR_TOO_LARGE => b"MAPIPC_ERR_TOO_LARGE\0",
         MAPIPC_ERR_CLOSED => b"MAPIPC_ERR_CLOSED\0",
         MAPIPC_ERR_TRUNCATED => b"MAPIPC_ERR_TRUNCATED\0",
+        MAPIPC_ERR_NOT_SEALED => b"MAPIPC_ERR_NOT_SEALED\0",
         _ => b"MAPIPC_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()
@@ -155,6 +161,7 @@ mod tests {
             TooLarge,
             Closed,
             Truncated,
+            NotSealed,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -166,6 +173,7 @@ mod tests {
         }
         assert_eq!(status_of(TimedOut), 13, "version 2 values are pinned");
         assert_eq!(status_of(Truncated), 20, "version 2 values are pinned");
+        assert_eq!(status_of(NotSealed), 21, "version 3 values are pinned");
         // SAFETY: as above.
         let unknown = unsafe { CStr::from_ptr(mapipc_status_name(-7)) };
         assert_eq!(unknown.to_str().unwrap(), "MAPIPC_UNKNOWN_STATUS");

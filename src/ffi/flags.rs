@@ -4,6 +4,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, Create, MapOptions, Sharing};
 use crate::region::options::{Advice, SyncMode, SyncOptions};
+use crate::share::SizeSeal;
 
 /// Pages readable.
 pub const MAPIPC_READ: u32 = 0x1;
@@ -18,12 +19,45 @@ pub const MAPIPC_CREATE: u32 = 0x8;
 /// With MAPIPC_CREATE: fail with MAPIPC_ERR_ALREADY_EXISTS if it exists.
 pub const MAPIPC_EXCLUSIVE: u32 = 0x10;
 /// For mapipc_map_file() (and POSIX named memory): plain loads and stores
-/// through the region survive the file shrinking underneath. Pages that
-/// vanished read as zeros, stores to them are dropped, and the next
-/// mapipc_sync() on the region returns MAPIPC_ERR_TRUNCATED, so lost writes
-/// are never silent. Not for anonymous or System V memory, which cannot
+/// through the region survive the file shrinking underneath. At the first
+/// fault past the file's end, all pages of the region past the end become
+/// private zero pages at once: they read as zeros, stores to them are
+/// dropped, and every later mapipc_sync() on the region, and every
+/// mapipc_read()/mapipc_write() of those bytes (even once the file grew
+/// back), returns MAPIPC_ERR_TRUNCATED naming the file and its size, so
+/// lost writes are never silent. Only truncation is absorbed: a page the
+/// file still has that cannot be read or filled (I/O error, no space under
+/// a hole) raises SIGBUS as without mapipc, to the program's handler.
+/// Holds one O_CLOEXEC descriptor per region while mapped. Limits: a
+/// thread that blocks SIGBUS dies on such a load (the kernel's rule); a
+/// SIGBUS handler the program installs after mapipc's takes over until the
+/// next mapipc map call, which puts mapipc's back in front of it and
+/// chains to it. Not for anonymous or System V memory, which cannot
 /// shrink (MAPIPC_ERR_INVALID_ARGUMENT).
 pub const MAPIPC_GUARDED: u32 = 0x20;
+/// For mapipc_map_fd() and mapipc_recv_region(): map only an object whose
+/// size is sealed against shrinking (F_SEAL_SHRINK, as every mapipc_memfd()
+/// is), so that no access through the mapping can ever fault; otherwise
+/// MAPIPC_ERR_NOT_SEALED and nothing is mapped. Not for other calls
+/// (MAPIPC_ERR_INVALID_ARGUMENT).
+pub const MAPIPC_SEALED: u32 = 0x40;
+/// With MAPIPC_CREATE, for mapipc_shm_open_name() and mapipc_map_file(): an
+/// object this call creates is temporary. It lives while any process maps
+/// it through mapipc (the creator, every process that opened it since,
+/// every child that inherited such a mapping through fork()) and is removed
+/// when the last of those mappings goes: inside the mapipc_unmap() that
+/// ends it, or, when the last user ended by exit, exec or a signal, at the
+/// next lookup of its name or mapipc_gc(), which see it as absent. Opening
+/// an existing object never changes whether it is temporary. Without
+/// MAPIPC_CREATE, for System V keys, or with any other function:
+/// MAPIPC_ERR_INVALID_ARGUMENT. Marked by the sticky bit on its mode.
+pub const MAPIPC_TEMPORARY: u32 = 0x80;
+/// Set by MAPIPC_MODE(m): the flags carry permission bits from bit 16 up.
+/// Use the macro rather than this bit.
+pub const MAPIPC_MODE_GIVEN: u32 = 0x8000;
+/// Set by MAPIPC_MODE(m) for an m above 07777, so that it is refused
+/// instead of being cut to 16 bits.
+pub const MAPIPC_MODE_TOO_LARGE: u32 = 0x1000_0000;
 
 /// msync(MS_SYNC): return when the data is on its way to storage. The
 /// default when neither MAPIPC_SYNC_BLOCKING nor MAPIPC_SYNC_ASYNC is given.
@@ -50,14 +84,74 @@ pub const MAPIPC_ADVICE_POPULATE_WRITE: u32 = 5;
 
 const MAP_KNOWN: u32 =
     MAPIPC_READ | MAPIPC_WRITE | MAPIPC_PRIVATE | MAPIPC_CREATE | MAPIPC_EXCLUSIVE | MAPIPC_GUARDED;
+/// Where MAPIPC_MODE(m) puts m.
+const MODE_SHIFT: u32 = 16;
+const MODE_FIELD: u32 = 0xffff << MODE_SHIFT;
 const SYNC_KNOWN: u32 = MAPIPC_SYNC_BLOCKING | MAPIPC_SYNC_ASYNC | MAPIPC_SYNC_INVALIDATE;
 
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidArgument, message)
 }
 
-/// Decodes the flags of a mapping request.
+/// Decodes the flags of a mapping request that may create a named object
+/// (a file, a POSIX name, a System V key): MAPIPC_MODE and MAPIPC_TEMPORARY
+/// are allowed, with MAPIPC_CREATE.
 pub(crate) fn map_options(flags: u32) -> Result<MapOptions> {
+    let mode = mode_bits(flags)?;
+    let temporary = flags & MAPIPC_TEMPORARY != 0;
+    let mut opts = plain_map_options(flags & !(MAPIPC_TEMPORARY | MAPIPC_MODE_GIVEN | MODE_FIELD))?;
+    let create = flags & MAPIPC_CREATE != 0;
+    if (mode.is_some() || temporary) && !create {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_MODE and MAPIPC_TEMPORARY apply only to an object the call \
+             creates: add MAPIPC_CREATE"
+        )));
+    }
+    opts.mode = mode;
+    opts.temporary = temporary;
+    Ok(opts)
+}
+
+/// [`map_options`] for a System V key, which cannot be temporary.
+pub(crate) fn key_options(flags: u32) -> Result<MapOptions> {
+    if flags & MAPIPC_TEMPORARY != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: a System V segment cannot be MAPIPC_TEMPORARY (the kernel gives it \
+             no way to notice its last user died); use a POSIX name or mapipc_memfd"
+        )));
+    }
+    map_options(flags)
+}
+
+/// The permission bits MAPIPC_MODE(m) put in `flags`, if any.
+fn mode_bits(flags: u32) -> Result<Option<u32>> {
+    let field = (flags & MODE_FIELD) >> MODE_SHIFT;
+    if flags & MAPIPC_MODE_GIVEN == 0 {
+        if field != 0 {
+            return Err(invalid(format!(
+                "unknown flag bits {:#x} in flags {flags:#x}: give permission bits with MAPIPC_MODE(m)",
+                flags & MODE_FIELD
+            )));
+        }
+        return Ok(None);
+    }
+    if flags & MAPIPC_MODE_TOO_LARGE != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_MODE(m) with m above 07777: only permission bits (0 to 0777) \
+             may be given"
+        )));
+    }
+    if field & !0o777 != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_MODE({field:#o}) has bits outside 0777 (setuid, setgid or \
+             sticky): only permission bits may be given"
+        )));
+    }
+    Ok(Some(field))
+}
+
+/// Decodes the flags every mapping request shares.
+fn plain_map_options(flags: u32) -> Result<MapOptions> {
     if flags & !MAP_KNOWN != 0 {
         return Err(invalid(format!(
             "unknown flag bits {:#x} in flags {flags:#x} (known: MAPIPC_READ|MAPIPC_WRITE|\
@@ -94,18 +188,61 @@ pub(crate) fn map_options(flags: u32) -> Result<MapOptions> {
         sharing,
         create,
         guarded: flags & MAPIPC_GUARDED != 0,
+        mode: None,
+        temporary: false,
     })
 }
 
 /// Decodes the flags of an anonymous mapping, where creating means nothing.
 pub(crate) fn anonymous_options(flags: u32) -> Result<MapOptions> {
-    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE | MAPIPC_GUARDED) != 0 {
+    let naming = MAPIPC_CREATE | MAPIPC_EXCLUSIVE | MAPIPC_GUARDED | MAPIPC_TEMPORARY;
+    if flags & (naming | MAPIPC_MODE_GIVEN) != 0 {
         return Err(invalid(format!(
-            "flags {flags:#x}: MAPIPC_CREATE, MAPIPC_EXCLUSIVE and MAPIPC_GUARDED do not apply \
-             to anonymous memory"
+            "flags {flags:#x}: MAPIPC_CREATE, MAPIPC_EXCLUSIVE, MAPIPC_GUARDED, MAPIPC_TEMPORARY \
+             and MAPIPC_MODE do not apply to anonymous memory"
         )));
     }
-    map_options(flags)
+    plain_map_options(flags)
+}
+
+/// Decodes the flags of mapipc_map_fd: a mapping of an object that exists,
+/// perhaps with a sealed size.
+pub(crate) fn fd_options(flags: u32) -> Result<(MapOptions, SizeSeal)> {
+    if flags & (MAPIPC_CREATE | MAPIPC_EXCLUSIVE) != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_CREATE and MAPIPC_EXCLUSIVE do not apply to a descriptor \
+             (the object exists)"
+        )));
+    }
+    let seal = if flags & MAPIPC_SEALED != 0 {
+        SizeSeal::Required
+    } else {
+        SizeSeal::Any
+    };
+    Ok((plain_map_options(flags & !MAPIPC_SEALED)?, seal))
+}
+
+/// Decodes the flags of mapipc_recv_region: mapipc_map_fd's, shared only.
+pub(crate) fn recv_options(flags: u32) -> Result<(MapOptions, SizeSeal)> {
+    if flags & MAPIPC_PRIVATE != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: MAPIPC_PRIVATE does not apply to a received region (it is shared \
+             with its sender); map its descriptor with mapipc_map_fd for a private copy"
+        )));
+    }
+    fd_options(flags)
+}
+
+/// Decodes the flags of mapipc_memfd: the access only (it is always
+/// shared, created and sealed).
+pub(crate) fn memfd_access(flags: u32) -> Result<Access> {
+    if flags & !(MAPIPC_READ | MAPIPC_WRITE) != 0 {
+        return Err(invalid(format!(
+            "flags {flags:#x}: mapipc_memfd takes only MAPIPC_READ and MAPIPC_WRITE (it is always \
+             shared, created and sealed)"
+        )));
+    }
+    Ok(map_options(flags)?.access)
 }
 
 /// Decodes the flags of a sync request.
@@ -169,7 +306,7 @@ mod tests {
         for bad in [
             0,
             MAPIPC_PRIVATE,
-            MAPIPC_READ | 0x40,
+            MAPIPC_READ | 0x4000,
             MAPIPC_READ | MAPIPC_EXCLUSIVE,
             u32::MAX,
         ] {
@@ -182,6 +319,73 @@ mod tests {
         assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_CREATE).is_err());
         assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_GUARDED).is_err());
         assert!(map_options(MAPIPC_READ | MAPIPC_GUARDED).unwrap().guarded);
+    }
+
+    fn mode(m: u32) -> u32 {
+        // What the header's MAPIPC_MODE(m) expands to.
+        MAPIPC_MODE_GIVEN
+            | if m <= 0o7777 {
+                m << 16
+            } else {
+                MAPIPC_MODE_TOO_LARGE
+            }
+    }
+
+    #[test]
+    fn mode_and_temporary_rules() {
+        let rwc = MAPIPC_WRITE | MAPIPC_CREATE;
+        assert_eq!(map_options(rwc | mode(0o640)).unwrap().mode, Some(0o640));
+        assert_eq!(map_options(rwc | mode(0)).unwrap().mode, Some(0));
+        assert_eq!(map_options(rwc).unwrap().mode, None);
+        assert!(map_options(rwc | MAPIPC_TEMPORARY).unwrap().temporary);
+        for bad in [
+            rwc | mode(0o4600),
+            rwc | mode(0o1600),
+            rwc | mode(0o10000),
+            rwc | mode(u32::MAX),
+            rwc | (0o600 << 16),
+            MAPIPC_WRITE | mode(0o600),
+            MAPIPC_WRITE | MAPIPC_TEMPORARY,
+        ] {
+            assert_eq!(
+                map_options(bad).unwrap_err().kind(),
+                ErrorKind::InvalidArgument,
+                "{bad:#x}"
+            );
+        }
+        assert!(key_options(rwc | MAPIPC_TEMPORARY).is_err());
+        assert_eq!(key_options(rwc | mode(0o644)).unwrap().mode, Some(0o644));
+        assert!(anonymous_options(MAPIPC_WRITE | mode(0o600)).is_err());
+        assert!(anonymous_options(MAPIPC_WRITE | MAPIPC_TEMPORARY).is_err());
+    }
+
+    #[test]
+    fn descriptor_flag_rules() {
+        let (opts, seal) = fd_options(MAPIPC_WRITE | MAPIPC_SEALED | MAPIPC_GUARDED).unwrap();
+        assert_eq!(
+            (opts.access, seal, opts.guarded),
+            (Access::ReadWrite, SizeSeal::Required, true)
+        );
+        assert_eq!(
+            fd_options(MAPIPC_READ | MAPIPC_PRIVATE).unwrap().1,
+            SizeSeal::Any
+        );
+        for bad in [
+            MAPIPC_READ | MAPIPC_CREATE,
+            MAPIPC_SEALED,
+            MAPIPC_READ | 0x80,
+        ] {
+            assert!(fd_options(bad).is_err(), "{bad:#x}");
+        }
+        assert!(recv_options(MAPIPC_READ | MAPIPC_PRIVATE).is_err());
+        assert_eq!(memfd_access(MAPIPC_READ).unwrap(), Access::ReadOnly);
+        for bad in [
+            0,
+            MAPIPC_WRITE | MAPIPC_SEALED,
+            MAPIPC_WRITE | MAPIPC_PRIVATE,
+        ] {
+            assert!(memfd_access(bad).is_err(), "{bad:#x}");
+        }
     }
 
     #[test]

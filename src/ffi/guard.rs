@@ -49,12 +49,30 @@ unsafe fn checked_copy(
 /// Copies `len` bytes from `src`, inside a live mapipc region, to the
 /// caller's buffer `dst` (the two must not overlap).
 ///
-/// If the file behind the region shrank (another process truncated it) or
-/// could not be read, so that some of the bytes are gone, the call returns
-/// MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a read error) with a message
-/// naming the file and its size now, instead of the process dying of
-/// SIGBUS; the bytes before the hole may have been copied. Costs what memcpy
-/// costs: no system call.
+/// If the file behind the region shrank (another process truncated it), so
+/// that some of the bytes are gone, the call returns MAPIPC_ERR_TRUNCATED
+/// (errno EFAULT) with a message naming the file and its size now, instead
+/// of the process dying of SIGBUS; the bytes before the hole may have been
+/// copied. Bytes the file still has that could not be read (I/O error, no
+/// space to fill a hole, a damaged page) are MAPIPC_ERR_TRUNCATED with
+/// errno EIO, and the message says which. Bytes of a MAPIPC_GUARDED region
+/// that were replaced by zeros are MAPIPC_ERR_TRUNCATED too. Costs what
+/// memcpy costs: no system call, except in a thread that blocks SIGBUS
+/// (the kernel would kill the process for a fault there): such a thread is
+/// noticed at its first copy and after each map call it makes, and copies
+/// through process_vm_readv instead.
+///
+/// Only a fault on the region's bytes is reported: one on `dst` (say, the
+/// caller's own mapping of a truncated file) goes to the program's SIGBUS
+/// handler, or kills, as a memcpy fault would. So does unmapping the region
+/// in another thread during the copy (SIGSEGV).
+///
+/// SIGBUS handlers: mapipc installs its own at the first copy or guarded
+/// map and passes every SIGBUS that is not its own to the disposition the
+/// program had (flags and mask honoured; SIG_IGN ignores sent signals). A
+/// handler the program installs later replaces mapipc's until the next
+/// mapipc map call, which puts mapipc's back in front and chains to the
+/// program's; install yours first, or map something after installing it.
 ///
 /// `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
 /// `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
@@ -77,10 +95,12 @@ pub unsafe extern "C" fn mapipc_read(
 /// mapipc region at `dst` (the two must not overlap).
 ///
 /// Bytes whose page vanished because the file shrank are not written and
-/// the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for an I/O
-/// error) naming the file and its size now; the file never grows. A
-/// read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors as
-/// for mapipc_read().
+/// the call returns MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO for a page the
+/// file still has that could not be read or filled, e.g. no space under a
+/// hole) naming the file and its size now; the file never grows. Bytes of
+/// a MAPIPC_GUARDED region replaced by zeros are MAPIPC_ERR_TRUNCATED too.
+/// A read-only region is MAPIPC_ERR_PERMISSION_DENIED; other pointer errors,
+/// faults on `src` and threads that block SIGBUS as for mapipc_read().
 ///
 /// # Safety
 /// `src` is readable for `len` bytes (it is the caller's memory and cannot

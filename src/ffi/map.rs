@@ -14,7 +14,10 @@ use crate::map::{anon, file};
 /// from `offset` to the current end of the file.
 ///
 /// `flags`: MAPIPC_READ and/or MAPIPC_WRITE, optionally MAPIPC_PRIVATE,
-/// MAPIPC_CREATE, MAPIPC_EXCLUSIVE.
+/// MAPIPC_CREATE, MAPIPC_EXCLUSIVE, MAPIPC_GUARDED, and with MAPIPC_CREATE
+/// MAPIPC_MODE(m) (exact permission bits of a created file) and
+/// MAPIPC_TEMPORARY (a created file goes with its last user). A stale
+/// temporary file (its last user died) counts as missing, and is removed.
 ///
 /// Checked up front instead of failing later with SIGBUS or SIGSEGV:
 /// NULL/empty path or out (MAPIPC_ERR_INVALID_ARGUMENT); missing file
@@ -26,13 +29,16 @@ use crate::map::{anon, file};
 /// (MAPIPC_ERR_PERMISSION_DENIED). A MAPIPC_PRIVATE writable mapping of a
 /// read-only file is allowed: writes stay in this process.
 ///
-/// With MAPIPC_CREATE a missing file is created with mode 0600 and a short
+/// With MAPIPC_CREATE a missing file is created with mode 0600 (filtered
+/// by the umask, or exactly MAPIPC_MODE(m)) and a short
 /// one is extended with allocated blocks (posix_fallocate), so running out
 /// of disk is MAPIPC_ERR_NO_SPACE now rather than SIGBUS later.
 ///
 /// A failed call leaves nothing behind: no file it created, no extension, no
-/// mapping, no open descriptor. `*out` is NULL on failure. Release the
-/// region with mapipc_unmap().
+/// mapping, no open descriptor. `*out` is NULL on failure. The region keeps
+/// the file's descriptor (O_CLOEXEC) until it is unmapped, so that
+/// mapipc_region_fd() and mapipc_send_region() name the same file even
+/// after it was renamed or removed. Release the region with mapipc_unmap().
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.

@@ -9,13 +9,14 @@ use super::flags;
 use crate::region::registry;
 
 /// Unmaps (or, for System V segments, detaches) the whole region that
-/// `addr` starts. `addr` must be exactly what a mapipc function returned.
+/// `addr` starts, and closes the descriptor a file, POSIX or memfd region
+/// kept. `addr` must be exactly what a mapipc function returned.
 ///
 /// NULL is a harmless no-op returning MAPIPC_OK. A second unmap of the same
 /// pointer, a pointer mapipc never returned, or a pointer into the middle of
-/// a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While the calling
-/// thread holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY and
-/// changes nothing (unlock first). Set your pointer to
+/// a region is MAPIPC_ERR_NOT_MAPPED and changes nothing. While any thread of
+/// the process holds a mapipc_mutex inside the region, it is MAPIPC_ERR_BUSY
+/// and changes nothing (unlock first). Set your pointer to
 /// NULL after unmapping: if a new region later lands at the same address, a
 /// stale pointer would name it.
 ///
@@ -41,7 +42,10 @@ pub unsafe extern "C" fn mapipc_unmap(addr: *mut c_void) -> mapipc_status {
 /// unknown bits, are MAPIPC_ERR_INVALID_ARGUMENT. A range that leaves the
 /// region is MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
 /// MAPIPC_ERR_NOT_MAPPED. On a region with no file behind it (anonymous or
-/// System V memory) it checks the range and does nothing else.
+/// System V memory) it checks the range and does nothing else. On a
+/// MAPIPC_GUARDED region some of whose pages vanished (the file shrank),
+/// every sync returns MAPIPC_ERR_TRUNCATED (errno EFAULT) naming the file,
+/// its size now and how many pages were lost.
 ///
 /// # Safety
 /// None beyond passing a pointer value; it is never dereferenced.
@@ -69,6 +73,9 @@ pub unsafe extern "C" fn mapipc_sync(
 /// `make bench`). Ranges leaving the
 /// region are MAPIPC_ERR_OUT_OF_RANGE; a pointer in no region is
 /// MAPIPC_ERR_NOT_MAPPED; an unknown value is MAPIPC_ERR_INVALID_ARGUMENT.
+/// Populating pages the file no longer has (it shrank) is
+/// MAPIPC_ERR_TRUNCATED (errno EFAULT; EIO if the file still has them but
+/// they could not be read), naming the file and its size now.
 /// Advice that would discard data (MADV_DONTNEED, MADV_FREE) is not
 /// offered.
 ///

@@ -21,7 +21,9 @@ use crate::shm::{posix as posix_shm, sysv};
 /// MAPIPC_ERR_SIZE_MISMATCH. Without MAPIPC_WRITE the segment is attached
 /// read-only (writes fault). MAPIPC_PRIVATE is MAPIPC_ERR_INVALID_ARGUMENT:
 /// System V has no copy-on-write. Sizes beyond the system's limits are
-/// MAPIPC_ERR_NO_SPACE.
+/// MAPIPC_ERR_NO_SPACE. MAPIPC_MODE(m) with MAPIPC_CREATE gives a created
+/// segment mode m; MAPIPC_TEMPORARY is MAPIPC_ERR_INVALID_ARGUMENT (the
+/// kernel cannot tell when a segment's last user died).
 ///
 /// mapipc_unmap() detaches; mapipc_shm_remove_key() removes. A failed call
 /// leaves no segment it created. Messages give the key in hex, the path,
@@ -41,7 +43,8 @@ pub unsafe extern "C" fn mapipc_shm_open_key(
     unsafe {
         call_for_region(out, || {
             let path = str_arg(path, "path")?;
-            sysv::open_key_c(path, proj_id, size, flags::map_options(flags)?)
+            let opts = flags::key_options(flags)?;
+            sysv::open_key_c(path, proj_id, size, opts)
         })
     }
 }
@@ -86,8 +89,14 @@ pub unsafe extern "C" fn mapipc_shm_remove_region(addr: *const c_void) -> mapipc
 /// size and access follow mapipc_shm_open_key(); a created object is mode
 /// 0600 with its memory reserved up front, so a full /dev/shm is
 /// MAPIPC_ERR_NO_SPACE now rather than SIGBUS later. An existing object of
-/// size 0 is MAPIPC_ERR_EMPTY_FILE. MAPIPC_PRIVATE gives a copy-on-write
+/// size 0 is MAPIPC_ERR_EMPTY_FILE. With MAPIPC_CREATE, MAPIPC_MODE(m)
+/// gives a created object exactly mode m, and MAPIPC_TEMPORARY makes it go
+/// with its last user; a stale temporary object (its last user died)
+/// counts as missing, also for MAPIPC_EXCLUSIVE, and is removed. MAPIPC_PRIVATE gives a copy-on-write
 /// mapping. mapipc_sync() works on the region; mapipc_unmap() unmaps it.
+/// The region keeps the object's descriptor (O_CLOEXEC) until it is
+/// unmapped, for mapipc_region_fd() and mapipc_send_region(), which keep
+/// working after the name is unlinked.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `out` is NULL or writable.

@@ -13,6 +13,9 @@ pub(crate) struct Fault {
     pub(crate) code: i32,
 }
 
+/// A memory failure (hardware-poisoned page) hit by the access itself.
+pub(crate) const BUS_MCEERR_AR: i32 = 4;
+
 /// What the assembly returns in rax:rdx: (0, 0) for success.
 #[repr(C)]
 struct Outcome {
@@ -28,10 +31,17 @@ std::arch::global_asm!(
     ".globl mapipc_fault_copy",
     ".hidden mapipc_fault_copy",
     ".type mapipc_fault_copy,@function",
-    // rdi = dst, rsi = src, rdx = len. The ABI guarantees DF = 0. Every
-    // load and store lies between _body and _body_end, where a fault is
-    // redirected to _recover.
+    // rdi = dst, rsi = src, rdx = len, rcx..r8 = the region side's bytes
+    // [lo, hi), kept in r10..r11 for the handler: only a fault there is the
+    // copy's to report; one on the caller's side is the program's. The ABI
+    // guarantees DF = 0. Every load and store lies between _body and
+    // _body_end, where such a fault is redirected to _recover.
     "mapipc_fault_copy:",
+    // No stack use: the call frame is the caller's return address only, so
+    // debuggers and profilers unwind through the copy (and its recovery).
+    ".cfi_startproc",
+    "mov r10, rcx",
+    "mov r11, r8",
     "mov rcx, rdx",
     ".globl mapipc_fault_copy_body",
     ".hidden mapipc_fault_copy_body",
@@ -92,30 +102,39 @@ std::arch::global_asm!(
     ".hidden mapipc_fault_copy_recover",
     "mapipc_fault_copy_recover:",
     "ret",
+    ".cfi_endproc",
     ".size mapipc_fault_copy, .-mapipc_fault_copy",
     ".popsection",
 );
 
 #[cfg(target_arch = "x86_64")]
 extern "C" {
-    fn mapipc_fault_copy(dst: *mut u8, src: *const u8, len: usize) -> Outcome;
+    fn mapipc_fault_copy(dst: *mut u8, src: *const u8, len: usize, lo: usize, hi: usize)
+        -> Outcome;
     static mapipc_fault_copy_body: u8;
     static mapipc_fault_copy_body_end: u8;
     static mapipc_fault_copy_recover: u8;
 }
 
 /// Copies `len` bytes from `src` to `dst` (which must not overlap); a
-/// SIGBUS on either side ends the copy early with the fault. The SIGBUS
-/// handler must be installed (see `handler::install`).
+/// SIGBUS on the region side `[lo, hi)` ends the copy early with the fault
+/// (one elsewhere goes to the program's handler). The SIGBUS handler must
+/// be installed (see `handler::install`).
 ///
 /// # Safety
 /// `src` is valid for reading and `dst` for writing `len` bytes, except
 /// that pages of a mapping may have vanished (that is the point).
 #[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+pub(crate) unsafe fn copy(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    lo: usize,
+    hi: usize,
+) -> Result<(), Fault> {
     // SAFETY: the caller's promise; the assembly reads and writes exactly
     // those bytes and touches nothing else.
-    let out = unsafe { mapipc_fault_copy(dst, src, len) };
+    let out = unsafe { mapipc_fault_copy(dst, src, len, lo, hi) };
     if out.addr == 0 {
         Ok(())
     } else {
@@ -127,8 +146,9 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<()
 }
 
 /// Called from the SIGBUS handler with the interrupted context: if the
-/// fault happened inside the copy, points it at the recovery code with the
-/// fault's address and code, and returns true.
+/// fault happened inside the copy, on its region side, and is a fault of
+/// the memory behind it (not a misaligned access), points it at the
+/// recovery code with the fault's address and code, and returns true.
 ///
 /// # Safety
 /// `ctx` is the `ucontext_t` the kernel passed to an SA_SIGINFO handler.
@@ -148,37 +168,33 @@ pub(crate) unsafe fn redirect(ctx: *mut libc::c_void, addr: usize, code: i32) ->
     if pc < body || pc >= end {
         return false;
     }
+    let (lo, hi) = (
+        regs[libc::REG_R10 as usize] as usize,
+        regs[libc::REG_R11 as usize] as usize,
+    );
+    if addr < lo || addr >= hi {
+        return false;
+    }
+    if code != libc::BUS_ADRERR && code != libc::BUS_OBJERR && code != BUS_MCEERR_AR {
+        return false;
+    }
     regs[libc::REG_RAX as usize] = addr as i64;
     regs[libc::REG_RDX as usize] = code as i64;
     regs[libc::REG_RIP as usize] = recover as i64;
     true
 }
 
-// Elsewhere: process_vm_readv/writev on this process report a vanished
-// page as EFAULT instead of raising SIGBUS; slower (a system call per
-// copy), but no assembly is needed.
+// Elsewhere the kernel copies (`kernel_copy` in the parent module); these
+// are never reached.
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
-    let local = libc::iovec {
-        iov_base: dst.cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: src as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: both iovecs describe memory of this process that the caller
-    // vouches for; the kernel checks every page and fails instead of
-    // faulting.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    if n == len as isize {
-        Ok(())
-    } else {
-        Err(Fault {
-            addr: src as usize + n.max(0) as usize,
-            code: libc::BUS_ADRERR,
-        })
-    }
+pub(crate) unsafe fn copy(
+    _dst: *mut u8,
+    _src: *const u8,
+    _len: usize,
+    _lo: usize,
+    _hi: usize,
+) -> Result<(), Fault> {
+    unreachable!("the kernel copies on this architecture")
 }
 
 #[cfg(not(target_arch = "x86_64"))]

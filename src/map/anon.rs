@@ -2,7 +2,7 @@
 
 use super::options::{Access, MapOptions, Sharing};
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{Backing, Region};
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 /// Maps `length` zero-filled bytes. With [`Sharing::Shared`] children
@@ -25,9 +25,11 @@ pub fn map_anonymous(length: usize, access: Access, sharing: Sharing) -> Result<
         sharing,
         create: super::options::Create::Never,
         guarded: false,
+        mode: None,
+        temporary: false,
     };
     Region::mmap(
-        None,
+        Source::Anonymous,
         0,
         0,
         length,

@@ -39,6 +39,12 @@ pub struct MapOptions {
     /// stores to them are dropped, and the next sync reports it (files
     /// only; see `guard`).
     pub guarded: bool,
+    /// Exact permission bits (within 0o777) for an object this request
+    /// creates, not filtered by the umask; `None`: 0600 filtered by it.
+    pub mode: Option<u32>,
+    /// An object this request creates is temporary: removed when its last
+    /// user's mapping goes (POSIX names and files; see `lifecycle`).
+    pub temporary: bool,
 }
 
 impl MapOptions {
@@ -49,6 +55,8 @@ impl MapOptions {
             sharing: Sharing::Shared,
             create: Create::Never,
             guarded: false,
+            mode: None,
+            temporary: false,
         }
     }
 
@@ -59,6 +67,8 @@ impl MapOptions {
             sharing: Sharing::Shared,
             create: Create::Never,
             guarded: false,
+            mode: None,
+            temporary: false,
         }
     }
 
@@ -74,6 +84,18 @@ impl MapOptions {
 
     pub const fn guarded(mut self) -> MapOptions {
         self.guarded = true;
+        self
+    }
+
+    /// Permission bits for what this request creates (see the `mode` field).
+    pub const fn mode(mut self, mode: u32) -> MapOptions {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// What this request creates is temporary (see the `temporary` field).
+    pub const fn temporary(mut self) -> MapOptions {
+        self.temporary = true;
         self
     }
 

@@ -1,19 +1,21 @@
 //! What a live mapping is: where it starts, how long it is, what is behind
-//! it, how to sync it and give it back ([`Region`]), and the process-wide
+//! it (and the descriptor of that object, kept open for as long as the
+//! region lives), how to sync it and give it back ([`Region`]), and the process-wide
 //! table that lets C name it by pointer ([`registry`]). The lowest layer:
 //! it must not know what lives inside a region (locks, channels) or who
 //! watches it (the SIGBUS guard); those register themselves through
-//! `Watcher` and [`registry::set_unmap_check`].
+//! `Watcher`, [`registry::set_unmap_check`] and `Kept` (what lives exactly
+//! as long as the mapping, such as a temporary object's user lock).
 
 pub mod options;
 pub(crate) mod place;
 pub mod registry;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::page_size;
+use crate::sys::{self, page_size};
 use options::{Advice, SyncOptions};
 
 /// What the pages of a region come from; decides how it is synced and freed.
@@ -42,6 +44,11 @@ pub(crate) trait Watcher: Sync {
     /// What a sync of the region reports once msync itself succeeded.
     fn after_sync(&self, region: &RegionInfo, token: usize) -> Result<()>;
 }
+
+/// What an upper layer keeps alive exactly as long as a region's mapping
+/// (lifecycle: the descriptor whose lock says a temporary object is in
+/// use). Dropped right after the mapping goes, never before.
+pub(crate) trait Kept: Send + Sync + std::fmt::Debug {}
 
 #[derive(Clone, Copy)]
 struct Watch {
@@ -224,7 +231,14 @@ impl RegionInfo {
         // none of the advice values used discards data, and populating only
         // faults pages in with the access the mapping already allows.
         if unsafe { libc::madvise(ptr, span, advice.madvise_value()) } < 0 {
-            return Err(range_error("madvise", span, ptr));
+            let err = range_error("madvise", span, ptr);
+            return Err(match advice {
+                // EFAULT: a page would have raised SIGBUS.
+                Advice::PopulateRead | Advice::PopulateWrite => {
+                    populate_failed(err, ptr as usize, span)
+                }
+                _ => err,
+            });
         }
         Ok(())
     }
@@ -246,11 +260,72 @@ fn range_error(call: &str, span: usize, ptr: *mut libc::c_void) -> Error {
     )
 }
 
-/// One mapping. Dropping it unmaps it; [`Region::unmap`] does the same and
-/// reports a failure instead of ignoring it.
+/// The error for a populating madvise that failed with EFAULT (a page
+/// would have raised SIGBUS): `Truncated`, naming the file and its size.
+fn populate_failed(err: Error, addr: usize, len: usize) -> Error {
+    if err.errno() != libc::EFAULT {
+        return err;
+    }
+    let src = match sys::mapping_source(addr) {
+        Some(src) => src,
+        None => return err,
+    };
+    let size = sys::file_size(&src.path, src.inode);
+    let shrank = size.map_or(true, |size| src.offset + len as u64 > size);
+    let why = if shrank {
+        "the file shrank under the mapping"
+    } else {
+        "a page could not be read or filled (an I/O error, or no space for a page of a hole)"
+    };
+    Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "cannot populate {len} bytes at {addr:#x}: bytes {} to {} of \"{}\" ({}): {why}",
+            src.offset,
+            src.offset + len as u64,
+            src.path.display(),
+            match size {
+                Some(size) => format!("now {size} bytes long"),
+                None => "no longer at that path".to_string(),
+            }
+        ),
+    )
+    .with_errno(if shrank { libc::EFAULT } else { libc::EIO })
+}
+
+/// What a mapping being made comes from, which decides where it goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Anonymous memory: anywhere.
+    Anonymous,
+    /// A file whose page cache may hold large folios: placed to match them
+    /// (see `place`).
+    File(&'a OwnedFd),
+    /// Shared memory (tmpfs: a POSIX object, a memfd): anywhere, since the
+    /// kernel itself aligns shmem mappings for the huge pages it may use.
+    Shmem(&'a OwnedFd),
+}
+
+/// The object behind a file, POSIX or memfd region, kept open for as long
+/// as the region lives so that it can be handed out again (as a descriptor,
+/// or over a socket) without ever reopening it by name.
+#[derive(Debug)]
+struct Object {
+    /// `O_CLOEXEC`; its access mode is the one it was opened or received
+    /// with, which may be more than the region allows.
+    fd: OwnedFd,
+    /// Offset in the object of the region's first byte (the caller's).
+    offset: u64,
+}
+
+/// One mapping. Dropping it unmaps it (and closes the descriptor it
+/// keeps); [`Region::unmap`] does the same and reports a failure instead of
+/// ignoring it.
 #[derive(Debug)]
 pub struct Region {
     info: RegionInfo,
+    object: Option<Object>,
+    kept: Option<Box<dyn Kept>>,
 }
 
 impl Region {
@@ -258,7 +333,7 @@ impl Region {
     /// `file_offset` is page-aligned and the caller's byte is `lead` in.
     /// Returns the raw errno so that callers can word the message.
     pub(crate) fn mmap(
-        fd: Option<&OwnedFd>,
+        source: Source<'_>,
         file_offset: i64,
         lead: usize,
         len: usize,
@@ -268,19 +343,22 @@ impl Region {
     ) -> std::result::Result<Region, i32> {
         debug_assert!(lead < page_size() && len > 0);
         let map_len = lead.checked_add(len).ok_or(libc::ENOMEM)?;
-        let ptr = match fd {
-            Some(fd) => place::mmap_file(fd, file_offset, map_len, prot, flags)?,
-            None => {
-                // SAFETY: a NULL hint lets the kernel pick an unused range,
-                // so no existing memory is replaced; checked for MAP_FAILED.
-                let p = unsafe {
-                    libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, file_offset)
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(errno::errno().0);
-                }
-                p
+        let (fd, placed) = match source {
+            Source::Anonymous => (-1, false),
+            Source::File(fd) => (fd.as_raw_fd(), true),
+            Source::Shmem(fd) => (fd.as_raw_fd(), false),
+        };
+        let ptr = if placed {
+            place::mmap_file(fd, file_offset, map_len, prot, flags)?
+        } else {
+            // SAFETY: a NULL hint lets the kernel pick an unused range,
+            // so no existing memory is replaced; checked for MAP_FAILED.
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), map_len, prot, flags, fd, file_offset) };
+            if p == libc::MAP_FAILED {
+                return Err(errno::errno().0);
             }
+            p
         };
         let base = NonNull::new(ptr.cast()).ok_or(libc::EFAULT)?;
         Ok(Region {
@@ -294,6 +372,8 @@ impl Region {
                 private: flags & libc::MAP_PRIVATE != 0,
                 watch: None,
             },
+            object: None,
+            kept: None,
         })
     }
 
@@ -317,7 +397,22 @@ impl Region {
                 private: false,
                 watch: None,
             },
+            object: None,
+            kept: None,
         }
+    }
+
+    /// Keeps `fd`, the object mapped, whose byte `offset` is the region's
+    /// first: what [`Region::object`] answers with.
+    pub(crate) fn keep_object(&mut self, fd: OwnedFd, offset: u64) {
+        self.object = Some(Object { fd, offset });
+    }
+
+    /// The descriptor of the object behind the region and the offset in it
+    /// of the region's first byte; `None` for anonymous and System V
+    /// memory, which have no descriptor.
+    pub fn object(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        self.object.as_ref().map(|o| (o.fd.as_fd(), o.offset))
     }
 
     /// A copy of where the region lies.
@@ -329,6 +424,11 @@ impl Region {
     /// for it); `by` hears of the unmap and has its say after each sync.
     pub(crate) fn set_watch(&mut self, by: &'static dyn Watcher, token: usize) {
         self.info.watch = Some(Watch { by, token });
+    }
+
+    /// Keeps `what` alive until the mapping goes (unmap, drop).
+    pub(crate) fn keep(&mut self, what: Box<dyn Kept>) {
+        self.kept = Some(what);
     }
 
     /// The first byte the caller asked for.
@@ -357,11 +457,16 @@ impl Region {
     }
 
     /// Unmaps (or detaches) the region. On failure the region is handed back
-    /// untouched with the error, so that nothing is lost or leaked.
-    pub fn unmap(self) -> std::result::Result<(), (Region, Error)> {
+    /// untouched with the error, so that nothing is lost or leaked; `Busy`
+    /// while a thread of this process holds a mapipc mutex inside it.
+    pub fn unmap(mut self) -> std::result::Result<(), (Region, Error)> {
         match self.release() {
             Ok(()) => {
+                // The descriptor is closed; the mapping must not be again.
+                drop(self.object.take());
+                let kept = self.kept.take();
                 std::mem::forget(self);
+                drop(kept);
                 Ok(())
             }
             Err(e) => Err((self, e)),
@@ -369,13 +474,26 @@ impl Region {
     }
 
     /// Gives up ownership without unmapping: for a registry entry whose
-    /// range the kernel has already handed to someone else.
-    pub(crate) fn forget(self) {
+    /// range the kernel has already handed to someone else. What it kept
+    /// goes, since its mapping is gone.
+    pub(crate) fn forget(mut self) {
+        drop(self.object.take());
+        // Its watcher lets go: the range is someone else's now.
+        if let Some(w) = self.info.watch {
+            w.by.suspend(w.token);
+            w.by.forget(w.token);
+        }
+        let kept = self.kept.take();
         std::mem::forget(self);
+        drop(kept);
     }
 
     fn release(&self) -> Result<()> {
         let info = &self.info;
+        // A thread of this process holding a lock in the range would have
+        // its robust list point into whatever is mapped there next.
+        registry::check_unmap(info)?;
+        registry::before_unmap(info);
         // No handler may put a page into the range once it is unmapped.
         if let Some(w) = info.watch {
             w.by.suspend(w.token);
@@ -408,9 +526,13 @@ impl Region {
     }
 }
 
+/// Dropping a region unmaps it, except while a thread of this process holds
+/// a mapipc lock inside it: the mapping then stays (leaked) rather than let
+/// the thread's robust list point into the next mapping placed there.
 impl Drop for Region {
     fn drop(&mut self) {
         // A failure here has nowhere to go; callers that care use unmap().
+        // `kept` is dropped after this body, so after the mapping went.
         let _ = self.release();
     }
 }

@@ -10,7 +10,7 @@
 //! placement was (usually free again, so the steady state costs one mmap,
 //! as the raw call does), else inside a fresh reservation.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sys::page_round_up;
@@ -25,13 +25,12 @@ static LAST_BLOCK: AtomicUsize = AtomicUsize::new(0);
 /// the address is congruent to `offset` modulo 2 MiB when `len` is large
 /// enough to matter. Returns the raw errno on failure.
 pub(crate) fn mmap_file(
-    fd: &OwnedFd,
+    fd: RawFd,
     offset: i64,
     len: usize,
     prot: libc::c_int,
     flags: libc::c_int,
 ) -> Result<*mut libc::c_void, i32> {
-    let fd = fd.as_raw_fd();
     if len < MIN_LEN {
         return raw(std::ptr::null_mut(), len, prot, flags, fd, offset);
     }
@@ -129,6 +128,7 @@ fn unmap(p: *mut libc::c_void, len: usize) {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::fd::{AsRawFd, OwnedFd};
 
     #[test]
     fn large_mappings_are_congruent_to_their_offset() {
@@ -154,7 +154,14 @@ mod tests {
             .enumerate()
         {
             let len = (1 << 20) + i * 4096;
-            let p = mmap_file(&fd, *off as i64, len, libc::PROT_READ, libc::MAP_SHARED).unwrap();
+            let p = mmap_file(
+                fd.as_raw_fd(),
+                *off as i64,
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+            )
+            .unwrap();
             assert_eq!(p as usize % BLOCK, off % BLOCK);
             // SAFETY: p maps len readable bytes of the file.
             assert_eq!(unsafe { *p.cast::<u8>().add(len - 1) }, 7);
@@ -163,7 +170,7 @@ mod tests {
         for (p, len) in live {
             unmap(p, len);
         }
-        let small = mmap_file(&fd, 0, 4096, libc::PROT_READ, libc::MAP_SHARED).unwrap();
+        let small = mmap_file(fd.as_raw_fd(), 0, 4096, libc::PROT_READ, libc::MAP_SHARED).unwrap();
         unmap(small, 4096);
     }
 }

@@ -147,31 +147,35 @@ pub fn set_unmap_check(check: UnmapCheck) {
     let _ = UNMAP_CHECK.set(check);
 }
 
+/// What the registered check says of unmapping `info` (nothing
+/// registered: no objection). Every unmap of a [`Region`] asks it.
+pub(crate) fn check_unmap(info: &RegionInfo) -> Result<()> {
+    UNMAP_CHECK.get().map_or(Ok(()), |check| check(info))
+}
+
 /// What an upper layer must do before a region's pages go (channel: stop
 /// the threads that watch a channel in it); it cannot object.
 pub type UnmapHook = fn(&RegionInfo);
 
 static UNMAP_HOOK: OnceLock<UnmapHook> = OnceLock::new();
 
-/// Registers the hook [`unmap`] runs once the check passed, before the
-/// pages go; the first registration stays.
+/// Registers the hook every unmap of a [`Region`] runs once the check
+/// passed, before the pages go; the first registration stays.
 pub fn set_unmap_hook(hook: UnmapHook) {
     let _ = UNMAP_HOOK.set(hook);
+}
+
+/// Runs the registered hook (if any) for `info`, whose pages go next.
+pub(crate) fn before_unmap(info: &RegionInfo) {
+    if let Some(hook) = UNMAP_HOOK.get() {
+        hook(info);
+    }
 }
 
 /// Unmaps the region that starts exactly at `addr`, unless the registered
 /// check objects. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {
     let region = remove(addr)?;
-    if let Some(check) = UNMAP_CHECK.get() {
-        if let Err(err) = check(&region.info()) {
-            restore(region);
-            return Err(err);
-        }
-    }
-    if let Some(hook) = UNMAP_HOOK.get() {
-        hook(&region.info());
-    }
     region.unmap().map_err(|(region, err)| {
         restore(region);
         err
@@ -184,6 +188,16 @@ pub fn lookup_start(addr: usize) -> Result<RegionInfo> {
     match locked.containing(addr).map(Region::info) {
         Some(info) if info.addr() == addr => Ok(info),
         other => Err(not_a_start(addr, other)),
+    }
+}
+
+/// Runs `f` on the region that starts exactly at `addr`, under the lock:
+/// for what a copy cannot carry (its descriptor). `f` must be brief.
+pub fn with_start<T>(addr: usize, f: impl FnOnce(&Region) -> T) -> Result<T> {
+    let mut locked = Locked::new();
+    match locked.containing(addr) {
+        Some(region) if region.info().addr() == addr => Ok(f(region)),
+        other => Err(not_a_start(addr, other.map(Region::info))),
     }
 }
 

@@ -1,13 +1,15 @@
 //! POSIX named shared memory (`shm_open`): names validated, objects created
-//! 0600 with memory reserved up front, sizes checked, and unlinked again by
-//! a call that fails after creating one.
+//! 0600 (or with the mode asked for, or temporary) with memory reserved up
+//! front, sizes checked, and unlinked again by a call that fails after
+//! creating one.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::map::options::{Access, Create, MapOptions, Sharing};
-use crate::region::{Backing, Region};
+use crate::map::Origin;
+use crate::region::{Backing, Region, Source};
 use crate::sys;
 
 // Mode of objects mapipc creates: only the owner may read and write.
@@ -69,7 +71,7 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
             format!("cannot create {what} with size 0: give its size"),
         ));
     }
-    let size_i64 = i64::try_from(size).map_err(|_| {
+    i64::try_from(size).map_err(|_| {
         Error::new(
             ErrorKind::InvalidArgument,
             format!("size {size} of {what} is larger than any object can be"),
@@ -78,26 +80,49 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     let rw = opts.create != Create::Never
         || (opts.access == Access::ReadWrite && opts.sharing == Sharing::Shared);
     let base = if rw { libc::O_RDWR } else { libc::O_RDONLY };
-    let (fd, created) =
-        crate::map::open_or_create(opts.create, |extra| shm_open(name, base | extra)).map_err(
-            |e| {
-                let how = if rw { "reading and writing" } else { "reading" };
-                Error::from_os(e, format!("cannot open {what} for {how}"))
-            },
-        )?;
+    let how = if rw { "reading and writing" } else { "reading" };
+    let path = object_path(name)?;
+    crate::map::open_named(
+        &path,
+        opts,
+        0,
+        |extra| shm_open(name, base | extra),
+        |e| Error::from_os(e, format!("cannot open {what} for {how}")),
+        |fd, origin| map_object(name, fd, origin, size, opts, &what),
+    )
+}
 
+/// Where the object `name` lives in the file system (glibc's shm_open
+/// directory), for what is done to it by path: publishing, removal.
+fn object_path(name: &CStr) -> Result<CString> {
+    let mut path = crate::lifecycle::SHM_DIR.as_bytes().to_vec();
+    path.extend_from_slice(name.to_bytes());
+    CString::new(path).map_err(|_| Error::new(ErrorKind::InvalidArgument, "name has a NUL"))
+}
+
+/// Sizes (when new) or checks (when existing) the object open at `fd`, and
+/// maps it. A failure removes an object this call created by name.
+fn map_object(
+    name: &CStr,
+    fd: &OwnedFd,
+    origin: Origin,
+    size: usize,
+    opts: MapOptions,
+    what: &str,
+) -> Result<Region> {
     let undo = |err: Error| {
-        if created {
+        if origin == Origin::Created {
             // SAFETY: name is NUL-terminated.
             unsafe { libc::shm_unlink(name.as_ptr()) };
         }
         err
     };
-
-    let len = if created {
+    let len = if origin == Origin::Existing {
+        existing_len(fd, size, what)?
+    } else {
         // Reserve the memory now: a hole would raise SIGBUS on first touch
-        // once /dev/shm is full.
-        sys::fallocate(&fd, 0, size_i64).map_err(|e| {
+        // once /dev/shm is full. Cannot overflow: checked by open_name.
+        sys::fallocate(fd, 0, size as i64).map_err(|e| {
             let kind = match e {
                 libc::ENOSPC | libc::EFBIG | libc::ENOMEM => ErrorKind::NoSpace,
                 _ => ErrorKind::from_errno(e),
@@ -109,33 +134,9 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
             ))
         })?;
         size
-    } else {
-        let st = sys::fstat(&fd)
-            .map_err(|e| undo(Error::from_os(e, format!("cannot inspect {what}"))))?;
-        let have = st.st_size;
-        if have == 0 {
-            return Err(Error::new(
-                ErrorKind::EmptyFile,
-                format!("{what} is 0 bytes long: nothing to map"),
-            ));
-        }
-        if size_i64 > have {
-            return Err(Error::new(
-                ErrorKind::SizeMismatch,
-                format!("{what} is {have} bytes, smaller than the {size} bytes asked for"),
-            ));
-        }
-        if size == 0 {
-            usize::try_from(have).map_err(|_| {
-                Error::new(ErrorKind::NoSpace, format!("{what} is too large to map"))
-            })?
-        } else {
-            size
-        }
     };
-
     let region = Region::mmap(
-        Some(&fd),
+        Source::Shmem(fd),
         0,
         0,
         len,
@@ -151,9 +152,32 @@ pub fn open_name(name: &CStr, size: usize, opts: MapOptions) -> Result<Region> {
     })?;
     if opts.guarded {
         // Another process may shrink the object with ftruncate, as a file.
-        return crate::guard::protect(region).map_err(undo);
+        return crate::guard::protect(region, fd, 0).map_err(undo);
     }
     Ok(region)
+}
+
+/// The bytes to map of an existing object: all of it for `size == 0`.
+fn existing_len(fd: &OwnedFd, size: usize, what: &str) -> Result<usize> {
+    let st = sys::fstat(fd).map_err(|e| Error::from_os(e, format!("cannot inspect {what}")))?;
+    let have = st.st_size;
+    if have == 0 {
+        return Err(Error::new(
+            ErrorKind::EmptyFile,
+            format!("{what} is 0 bytes long: nothing to map"),
+        ));
+    }
+    if size as u64 > have as u64 {
+        return Err(Error::new(
+            ErrorKind::SizeMismatch,
+            format!("{what} is {have} bytes, smaller than the {size} bytes asked for"),
+        ));
+    }
+    if size != 0 {
+        return Ok(size);
+    }
+    usize::try_from(have)
+        .map_err(|_| Error::new(ErrorKind::NoSpace, format!("{what} is too large to map")))
 }
 
 /// Removes the name; the memory goes when the last mapping is unmapped.

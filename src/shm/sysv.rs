@@ -108,6 +108,7 @@ pub fn open_key_c(cpath: &CStr, proj_id: i32, size: usize, opts: MapOptions) -> 
             format!("cannot create {what} with size 0: give its size"),
         ));
     }
+    let mode = creation_mode(&opts, &what)?;
 
     let (id, created) = crate::map::open_or_create(opts.create, |extra| {
         // An existing segment is opened with size 0 (shmget would refuse a
@@ -115,7 +116,7 @@ pub fn open_key_c(cpath: &CStr, proj_id: i32, size: usize, opts: MapOptions) -> 
         let (want, flags) = if extra == 0 {
             (0, 0)
         } else {
-            (size, libc::IPC_CREAT | libc::IPC_EXCL | CREATE_MODE)
+            (size, libc::IPC_CREAT | libc::IPC_EXCL | mode)
         };
         // SAFETY: shmget only reads its integer arguments.
         let id = unsafe { libc::shmget(key.0, want, flags) };
@@ -197,6 +198,29 @@ pub fn open_key_c(cpath: &CStr, proj_id: i32, size: usize, opts: MapOptions) -> 
         seg_size,
         opts.access == Access::ReadWrite,
     ))
+}
+
+/// The mode a created segment gets (shmget applies no umask): the one asked
+/// for, checked, or 0600. Temporary segments do not exist: the kernel gives
+/// System V no way to notice that the last user died.
+fn creation_mode(opts: &MapOptions, what: &Described) -> Result<libc::c_int> {
+    let refuse = |why: String| Err(Error::new(ErrorKind::InvalidArgument, why));
+    if opts.temporary {
+        return refuse(format!(
+            "{what} cannot be temporary: the kernel gives System V segments no way to keep that \
+             promise (use a POSIX name or mapipc_memfd)"
+        ));
+    }
+    match opts.mode {
+        None => Ok(CREATE_MODE),
+        Some(m) if m & !0o777 != 0 => refuse(format!(
+            "mode {m:#o} for {what} has bits outside 0777: only permission bits may be given"
+        )),
+        Some(m) if opts.create == Create::Never => refuse(format!(
+            "mode {m:#o} for {what} is given without MAPIPC_CREATE"
+        )),
+        Some(m) => Ok(m as libc::c_int),
+    }
 }
 
 /// Marks the segment a region is attached to for removal: like

@@ -5,12 +5,14 @@
 //! know of channels.
 
 pub(crate) mod futex;
+pub mod inspect;
 mod mutex;
 pub(crate) mod robust;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use futex::{Scope, Timeout};
+pub use inspect::{LockState, MutexState};
 pub use mutex::{Acquired, SharedMutex};
 
 use crate::error::{Error, ErrorKind, Result};

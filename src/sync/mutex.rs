@@ -6,6 +6,12 @@
 //!   holder's thread id (bits 0-29), `FUTEX_OWNER_DIED` (bit 30),
 //!   `FUTEX_WAITERS` (bit 31). [`UNRECOVERABLE_WORD`] once unrecoverable.
 //! - 4: state: 0 never initialised, else one of the `STATE_*` values.
+//! - 8: the holder's PID namespace (inode number of /proc/PID/ns/pid, u32),
+//!   0 when free: thread ids of different namespaces may be equal, so a
+//!   thread is the holder only if both the id and the namespace match.
+//! - 12: process id of the thread that last took the lock, for inspection
+//!   (`sync::inspect`): it survives the holder's death, when the kernel
+//!   clears the thread id from the futex word.
 //! - 24, 32: the holder's robust-list links (see `robust`): addresses in
 //!   the holder's process, meaningless elsewhere.
 //!
@@ -17,24 +23,27 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::futex::{self, Deadline, Scope, Timeout};
-use super::robust::{self, Me};
+use super::robust::{self, Me, Pending};
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::Region;
 
 const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub(super) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub(super) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 /// A holder id no thread can have (ids stay below 2^22): the lock can never
 /// be taken again.
-const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
+pub(super) const UNRECOVERABLE_WORD: u32 = FUTEX_TID_MASK;
 
-const STATE_CONSISTENT: u32 = 0x4d58_0001;
-const STATE_INCONSISTENT: u32 = 0x4d58_0002;
-const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
+pub(super) const STATE_CONSISTENT: u32 = 0x4d58_0001;
+pub(super) const STATE_INCONSISTENT: u32 = 0x4d58_0002;
+pub(super) const STATE_UNRECOVERABLE: u32 = 0x4d58_0003;
 
 /// Rounds of busy-waiting before sleeping: a critical section between
 /// processes is usually shorter than the ~15 µs a futex sleep costs.
 const SPINS: u32 = 200;
+
+/// A sleeping locker looks at the word again at least this often.
+const RECHECK_SLICE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A mutex in shared memory. Build one in zeroed memory with
 /// [`SharedMutex::init`]; every process mapping the memory can then use it.
@@ -43,13 +52,19 @@ const SPINS: u32 = 200;
 pub struct SharedMutex {
     word: AtomicU32,
     state: AtomicU32,
-    reserved_a: [AtomicU64; 2],
+    holder_ns: AtomicU32,
+    holder_pid: AtomicU32,
+    reserved_a: [AtomicU32; 2],
     prev: AtomicUsize,
     next: AtomicUsize,
     reserved_b: [AtomicU64; 3],
 }
 
 const _: () = assert!(std::mem::size_of::<SharedMutex>() == 64);
+// Offsets sync::inspect decodes.
+pub(super) const WORD_AT: usize = std::mem::offset_of!(SharedMutex, word);
+pub(super) const STATE_AT: usize = std::mem::offset_of!(SharedMutex, state);
+pub(super) const HOLDER_PID_AT: usize = std::mem::offset_of!(SharedMutex, holder_pid);
 const _: () = assert!(std::mem::offset_of!(SharedMutex, next) as isize == -robust::FUTEX_OFFSET);
 
 /// How a lock was acquired.
@@ -111,8 +126,10 @@ impl SharedMutex {
 
     fn other_bytes_zero(&self) -> bool {
         self.word.load(Ordering::Relaxed) == 0
+            && self.holder_ns.load(Ordering::Relaxed) == 0
             && self.prev.load(Ordering::Relaxed) == 0
             && self.next.load(Ordering::Relaxed) == 0
+            && self.holder_pid.load(Ordering::Relaxed) == 0
             && self
                 .reserved_a
                 .iter()
@@ -189,23 +206,36 @@ impl SharedMutex {
     pub fn lock(&self, timeout: Timeout) -> Result<Acquired> {
         self.ready()?;
         let me = robust::me()?;
-        me.set_pending(&self.next);
+        let pending = me.set_pending(&self.next);
         let got = match self
             .word
             .compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Ok(Acquired::Clean),
-            Err(_) => self.lock_contended(me.tid, timeout),
+            Err(_) => self.lock_contended(me, pending, timeout),
         };
         if got.is_ok() {
+            self.holder_ns.store(robust::ns(), Ordering::Relaxed);
+            self.holder_pid.store(me.pid, Ordering::Relaxed);
             me.enqueue(&self.prev, &self.next);
+            me.note_held(self.addr());
         }
-        me.clear_pending();
+        me.restore_pending(pending);
         got
     }
 
+    /// The slow path of `lock`. The pending slot names this mutex only
+    /// around each attempt to take it, never while waiting: the kernel
+    /// releases the word a dead thread's slot names if it holds that
+    /// thread's id as the thread's own PID namespace numbers it, which a
+    /// holder in another namespace may have. (A waiter killed just after an
+    /// unlock woke it thus wakes no one else: sleepers look again within
+    /// `RECHECK_SLICE`.) Returns with the slot naming this mutex when it
+    /// took it, else as it found it.
     #[cold]
-    fn lock_contended(&self, tid: u32, timeout: Timeout) -> Result<Acquired> {
+    fn lock_contended(&self, me: Me, pending: Pending, timeout: Timeout) -> Result<Acquired> {
+        me.restore_pending(pending);
+        let (tid, ns) = (me.tid, robust::ns());
         let deadline = Deadline::after(timeout);
         let mut spins = if timeout == Timeout::Poll { SPINS } else { 0 };
         let mut slept = false;
@@ -215,7 +245,8 @@ impl SharedMutex {
             if holder == UNRECOVERABLE_WORD {
                 return Err(self.unrecoverable());
             }
-            if holder == tid {
+            // The same id in another PID namespace is another thread.
+            if holder == tid && self.is_mine(&me, ns) {
                 return Err(Error::new(
                     ErrorKind::Deadlock,
                     format!(
@@ -232,6 +263,7 @@ impl SharedMutex {
                 } else {
                     word & FUTEX_WAITERS
                 };
+                me.set_pending(&self.next);
                 if self
                     .word
                     .compare_exchange(word, tid | waiters, Ordering::Acquire, Ordering::Relaxed)
@@ -239,6 +271,7 @@ impl SharedMutex {
                 {
                     return Ok(self.took_over(word));
                 }
+                me.restore_pending(pending);
                 continue;
             }
             if spins < SPINS && word & FUTEX_WAITERS == 0 {
@@ -278,7 +311,15 @@ impl SharedMutex {
             }
             // Any return (woken, changed, interrupted, timed out) re-reads
             // the word; the deadline is checked above.
-            futex::wait(&self.word, sleeping, &deadline, Scope::Shared);
+            // At most a slice at a time: an unlock that made the mutex
+            // unrecoverable and was killed before its wake (the kernel
+            // wakes a waiter only for a word left at 0) is seen this way.
+            futex::wait(
+                &self.word,
+                sleeping,
+                &deadline.at_most(RECHECK_SLICE),
+                Scope::Shared,
+            );
             slept = true;
         }
     }
@@ -312,10 +353,18 @@ impl SharedMutex {
     #[inline]
     fn held_by(&self, me: &Me, verb: &str) -> Result<()> {
         let holder = self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK;
-        if holder == me.tid {
+        if holder == me.tid && self.is_mine(me, robust::ns()) {
             return Ok(());
         }
         Err(self.not_held(holder, me, verb))
+    }
+
+    /// Whether a holder with the caller's thread id is the caller: its PID
+    /// namespace is the caller's `ns`, and, if no one could tell which
+    /// namespace either lives in (0: no /proc), the caller noted taking it.
+    #[inline]
+    fn is_mine(&self, me: &Me, ns: u32) -> bool {
+        self.holder_ns.load(Ordering::Relaxed) == ns && (ns != 0 || me.may_hold(self.addr()))
     }
 
     #[cold]
@@ -324,6 +373,9 @@ impl SharedMutex {
         let who = match holder {
             0 => "nobody holds it".to_string(),
             UNRECOVERABLE_WORD => "it is not recoverable".to_string(),
+            _ if holder == me.tid => {
+                format!("a thread with the same id ({holder}) in another PID namespace holds it")
+            }
             _ => format!("thread {holder} holds it"),
         };
         Error::new(
@@ -348,8 +400,10 @@ impl SharedMutex {
         self.held_by(&me, "unlock")?;
         // Only the holder changes the state, so it cannot move under us.
         let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
-        me.set_pending(&self.next);
+        let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
+        me.note_released(self.addr());
+        self.holder_ns.store(0, Ordering::Relaxed);
         let free = if abandoned {
             self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
             UNRECOVERABLE_WORD
@@ -363,7 +417,7 @@ impl SharedMutex {
         } else if before & FUTEX_WAITERS != 0 {
             let _ = futex::wake(&self.word, 1, Scope::Shared);
         }
-        me.clear_pending();
+        me.restore_pending(pending);
         if abandoned {
             return Err(self.unrecoverable());
         }

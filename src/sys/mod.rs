@@ -63,14 +63,42 @@ pub fn open(
 /// `fstat(2)`.
 pub fn fstat(fd: &OwnedFd) -> std::result::Result<libc::stat, i32> {
     use std::os::fd::AsRawFd;
+    fstat_raw(fd.as_raw_fd())
+}
+
+/// `fstat(2)` of a raw descriptor.
+pub fn fstat_raw(fd: libc::c_int) -> std::result::Result<libc::stat, i32> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: st points to writable memory of the right size; fd is open.
-    let rc = unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) };
-    if rc < 0 {
+    // SAFETY: st points to writable memory of the right size; a bad fd is
+    // reported as EBADF.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } < 0 {
         Err(errno::errno().0)
     } else {
         // SAFETY: fstat succeeded, so it filled the whole struct.
         Ok(unsafe { st.assume_init() })
+    }
+}
+
+/// `stat(2)`: what `path` names now.
+pub fn stat(path: &CStr) -> std::result::Result<libc::stat, i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: path is NUL-terminated; st is writable and sized.
+    if unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) } < 0 {
+        Err(errno::errno().0)
+    } else {
+        // SAFETY: stat succeeded, so it filled the whole struct.
+        Ok(unsafe { st.assume_init() })
+    }
+}
+
+/// `fchmod(2)`: exactly these mode bits (the umask plays no part).
+pub fn fchmod(fd: &OwnedFd, mode: libc::mode_t) -> std::result::Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall wrapper on an open descriptor.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), mode) } < 0 {
+        Err(errno::errno().0)
+    } else {
+        Ok(())
     }
 }
 
@@ -161,4 +189,19 @@ pub fn file_size(path: &Path, inode: u64) -> Option<u64> {
     let meta = std::fs::metadata(path).ok()?;
     use std::os::unix::fs::MetadataExt;
     (meta.ino() == inode).then_some(meta.len())
+}
+
+/// The little-endian u32 at `bytes[at..at + 4]` (panics past the end: the
+/// callers bound `at` first).
+pub(crate) fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// The little-endian u64 at `bytes[at..at + 8]`.
+pub(crate) fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
 }

@@ -1,0 +1,480 @@
+//! The built `mapipc` command run as a user would: every command, its
+//! exit statuses and messages, and `--json` parsed. Peers that map objects
+//! are this test binary re-run as a helper (see `helper`), synchronised by
+//! pipes and waitpid, never by sleeping.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mapipc::channel::Channel;
+use mapipc::shm::posix;
+use mapipc::sync::{Acquired, SharedMutex, Timeout};
+use mapipc::{Create, MapOptions, Region};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mapipc");
+const HELPER_ENV: &str = "MAPIPC_CLI_TEST_HELPER";
+/// What a helper prints when it is ready (after libtest's own words on the line).
+const READY: &str = "mapipc-helper-ready";
+
+fn mapipc(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the built mapipc runs")
+}
+
+/// Runs mapipc expecting exit 0 and one JSON value on stdout.
+fn json(args: &[&str]) -> Value {
+    let out = mapipc(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?} printed no single JSON value ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A POSIX object for one test, unlinked when the test ends, pass or fail.
+struct Object {
+    name: String,
+    region: Option<Region>,
+}
+
+impl Object {
+    fn new(tag: &str, size: usize) -> Object {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "/mapipc-cli-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let opts = MapOptions::read_write().create(Create::Exclusive);
+        let region = posix::open_name(&CString::new(name.clone()).unwrap(), size, opts).unwrap();
+        Object {
+            name,
+            region: Some(region),
+        }
+    }
+
+    fn region(&self) -> &Region {
+        self.region.as_ref().unwrap()
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        drop(self.region.take());
+        let _ = posix::unlink_name(&CString::new(self.name.clone()).unwrap());
+    }
+}
+
+/// This test binary run as a helper process doing `role` on object
+/// `name`; it prints READY once done, then waits for stdin to close (or
+/// for SIGKILL).
+struct Peer(Child);
+
+impl Peer {
+    fn start(role: &str, name: &str) -> Peer {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "helper", "--nocapture", "--test-threads=1"])
+            .env(HELPER_ENV, format!("{role} {name}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.find_map(|l| l.ok().filter(|l| l.contains(READY)));
+        assert!(ready.is_some(), "helper {role} did not get ready");
+        Peer(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, then reap: the kernel has released everything it held.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The helper side of `Peer`: does nothing unless run by `Peer::start`.
+#[test]
+fn helper() {
+    let Ok(job) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let (role, name) = job.split_once(' ').unwrap();
+    let region =
+        posix::open_name(&CString::new(name).unwrap(), 0, MapOptions::read_write()).unwrap();
+    match role {
+        "send" => Channel::open_in(&region, 0)
+            .unwrap()
+            .send(b"hello", Timeout::Never)
+            .unwrap(),
+        "lock" => {
+            SharedMutex::in_region(&region, 4096)
+                .unwrap()
+                .lock(Timeout::Never)
+                .unwrap();
+        }
+        _ => panic!("unknown helper role {role}"),
+    }
+    // Straight to the descriptor: libtest may capture println! output.
+    let mut out = std::io::stdout();
+    std::io::Write::write_all(&mut out, format!("{READY}\n").as_bytes()).unwrap();
+    std::io::Write::flush(&mut out).unwrap();
+    let _ = std::io::stdin().read_line(&mut String::new());
+}
+
+#[test]
+fn inspect_channel_with_a_sender_that_is_killed() {
+    let obj = Object::new("chan", 8192);
+    Channel::init_in(obj.region(), 0, 8192).unwrap();
+    let sender = Peer::start("send", &obj.name);
+    let spid = sender.pid();
+
+    let v = json(&["inspect", &obj.name, "--json"]);
+    assert_eq!(v["kind"], "posix");
+    assert_eq!(v["name"], obj.name.as_str());
+    assert_eq!(
+        (v["key"].clone(), v["id"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(
+        (v["size"].as_u64(), v["mode"].as_str()),
+        (Some(8192), Some("0600"))
+    );
+    assert_eq!(
+        (v["offset"].as_u64(), v["object"].as_str()),
+        (Some(0), Some("channel"))
+    );
+    let mut pids: Vec<u64> = v["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    pids.sort();
+    let mut want = vec![u64::from(std::process::id()), u64::from(spid)];
+    want.sort();
+    assert_eq!(
+        pids, want,
+        "this test and the sender map it; mapipc itself does not count"
+    );
+    let ch = &v["channel"];
+    assert_eq!(
+        (ch["version"].as_u64(), ch["many_senders"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert_eq!(ch["capacity"].as_u64(), Some(8192 - 384));
+    assert_eq!(
+        (ch["queued_bytes"].as_u64(), ch["queued_messages"].as_u64()),
+        (Some(128), Some(1)),
+        "one 5-byte message: a 64-byte frame header and 64 bytes of payload"
+    );
+    assert_eq!(ch["closed"], false);
+    assert_eq!(
+        (ch["sender_pid"].as_u64(), ch["sender_alive"].as_bool()),
+        (Some(u64::from(spid)), Some(true))
+    );
+    assert_eq!(
+        (ch["receiver_pid"].clone(), ch["receiver_alive"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    sender.kill();
+    let v = json(&["inspect", &obj.name, "--json"]);
+    assert_eq!(v["pids"], serde_json::json!([std::process::id()]));
+    let ch = &v["channel"];
+    assert_eq!(
+        (ch["sender_pid"].as_u64(), ch["sender_alive"].as_bool()),
+        (Some(u64::from(spid)), Some(false))
+    );
+    assert_eq!(
+        ch["queued_messages"].as_u64(),
+        Some(1),
+        "inspecting took nothing off the queue"
+    );
+
+    let text = String::from_utf8(mapipc(&["inspect", &obj.name]).stdout).unwrap();
+    assert!(
+        text.contains(&format!("sender       pid {spid} (dead)")),
+        "{text}"
+    );
+    assert!(text.contains("8.0 KiB"), "{text}");
+}
+
+#[test]
+fn inspect_mutex_held_then_owner_died_then_not_recoverable() {
+    let obj = Object::new("mutex", 8192);
+    let lock = SharedMutex::in_region(obj.region(), 4096).unwrap();
+    lock.init().unwrap();
+    let mutex = |v: &Value| (v["object"].clone(), v["mutex"].clone());
+    let v = json(&["inspect", &obj.name, "--offset", "4096", "--json"]);
+    assert_eq!(mutex(&v).0, "mutex");
+    assert_eq!(v["mutex"]["state"], "free");
+    assert_eq!(
+        (
+            v["mutex"]["holder_pid"].clone(),
+            v["mutex"]["holder_alive"].clone()
+        ),
+        (Value::Null, Value::Null)
+    );
+
+    let holder = Peer::start("lock", &obj.name);
+    let hpid = u64::from(holder.pid());
+    let v = json(&["inspect", &obj.name, "--offset", "4096", "--json"]);
+    assert_eq!(v["mutex"]["state"], "held");
+    assert_eq!(
+        (
+            v["mutex"]["holder_pid"].as_u64(),
+            v["mutex"]["holder_alive"].as_bool()
+        ),
+        (Some(hpid), Some(true))
+    );
+
+    holder.kill();
+    let v = json(&["inspect", &obj.name, "--offset", "4096", "--json"]);
+    assert_eq!(v["mutex"]["state"], "owner_died");
+    assert_eq!(
+        (
+            v["mutex"]["holder_pid"].as_u64(),
+            v["mutex"]["holder_alive"].as_bool()
+        ),
+        (Some(hpid), Some(false))
+    );
+
+    // Inspection left the lock as it was: the next locker learns of the death.
+    assert_eq!(lock.lock(Timeout::Poll).unwrap(), Acquired::OwnerDied);
+    assert!(lock.unlock().is_err(), "unlocked without repair");
+    let v = json(&["inspect", &obj.name, "--offset", "4096", "--json"]);
+    assert_eq!(v["mutex"]["state"], "not_recoverable");
+
+    let v = json(&["inspect", &obj.name, "--offset", "100", "--json"]);
+    assert_eq!(
+        (v["object"].as_str(), v["offset"].as_u64()),
+        (Some("unknown"), Some(100))
+    );
+}
+
+#[test]
+fn ls_lists_posix_objects_with_their_channel_and_users() {
+    let chan = Object::new("ls", 4096);
+    Channel::init_in(chan.region(), 0, 4096).unwrap();
+    let plain = Object::new("ls", 4096);
+    let all = json(&["ls", "--json"]);
+    let find = |name: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not listed"))
+    };
+    let c = find(&chan.name);
+    for key in [
+        "kind",
+        "name",
+        "key",
+        "id",
+        "size",
+        "mode",
+        "uid",
+        "pids",
+        "temporary",
+        "stale",
+        "channel",
+    ] {
+        assert!(c.get(key).is_some(), "key {key} missing");
+    }
+    assert_eq!(
+        (c["kind"].as_str(), c["uid"].as_u64()),
+        (Some("posix"), Some(0))
+    );
+    assert_eq!(
+        (c["temporary"].as_bool(), c["stale"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(c["pids"], serde_json::json!([std::process::id()]));
+    assert_eq!(c["channel"]["queued_messages"].as_u64(), Some(0));
+    assert_eq!(find(&plain.name)["channel"], Value::Null);
+
+    let out = mapipc(&["ls"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("KIND") && header.contains("PIDS"),
+        "{header}"
+    );
+    let row = text.lines().find(|l| l.contains(&chan.name)).unwrap();
+    assert!(
+        row.contains("4.0 KiB") && row.contains("0600") && row.contains("v2 0 msg"),
+        "{row}"
+    );
+}
+
+#[test]
+fn system_v_by_key_and_id() {
+    let dir = std::env::temp_dir().join(format!("mapipc-cli-sysv-{}", std::process::id()));
+    std::fs::write(&dir, b"").unwrap();
+    let opts = MapOptions::read_write().create(Create::Exclusive);
+    let region = mapipc::shm::sysv::open_key(&dir, 7, 4096, opts);
+    let key = mapipc::shm::sysv::key_for(&dir, 7).unwrap().0;
+    std::fs::remove_file(&dir).unwrap();
+    let region = region.unwrap();
+    let info = region.info();
+    let removed = std::cell::Cell::new(false);
+    struct Cleanup<'a>(&'a std::cell::Cell<bool>, mapipc::RegionInfo);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            if !self.0.get() {
+                let _ = mapipc::shm::sysv::remove_attached(&self.1);
+            }
+        }
+    }
+    let _cleanup = Cleanup(&removed, info);
+    SharedMutex::in_region(&region, 0).unwrap().init().unwrap();
+
+    let hex = format!("{:#x}", key as u32);
+    let v = json(&["inspect", &hex, "--json"]);
+    assert_eq!(
+        (v["kind"].as_str(), v["key"].as_i64()),
+        (Some("sysv"), Some(i64::from(key)))
+    );
+    assert_eq!(
+        (v["name"].clone(), v["size"].as_u64()),
+        (Value::Null, Some(4096))
+    );
+    assert_eq!(
+        v["pids"],
+        serde_json::json!([std::process::id()]),
+        "the reading attach does not count"
+    );
+    assert_eq!(
+        (v["object"].as_str(), v["mutex"]["state"].as_str()),
+        (Some("mutex"), Some("free"))
+    );
+    let id = v["id"].as_i64().unwrap().to_string();
+    let by_id = json(&["inspect", &format!("id:{id}"), "--json"]);
+    assert_eq!(by_id["key"], v["key"]);
+    let listed = json(&["ls", "--json"]);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["kind"] == "sysv" && o["id"] == v["id"]));
+
+    let out = mapipc(&["rm", &format!("id:{id}")]);
+    assert_eq!(out.status.code(), Some(0));
+    removed.set(true);
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("1 process still maps it"), "{said}");
+}
+
+#[test]
+fn rm_goes_on_past_failures_and_exits_1() {
+    let obj = Object::new("rm", 4096);
+    let file = std::env::temp_dir().join(format!("mapipc-cli-rm-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    let missing = format!("{}-missing", obj.name);
+    let out = mapipc(&["rm", &missing, &obj.name, file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with(&format!("mapipc: {missing}: ")), "{err}");
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("removed {}: 1 process still maps it", obj.name)),
+        "{said}"
+    );
+    assert!(!std::path::Path::new(&format!("/dev/shm{}", obj.name)).exists());
+    assert!(!file.exists());
+}
+
+#[test]
+fn usage_errors_help_and_version() {
+    for args in [
+        &["bogus"][..],
+        &[],
+        &["inspect"],
+        &["rm"],
+        &["ls", "--nope"],
+        &["inspect", "/x", "--offset", "z"],
+    ] {
+        let out = mapipc(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    for cmd in [
+        &["--help"][..],
+        &["ls", "--help"],
+        &["inspect", "--help"],
+        &["gc", "--help"],
+        &["rm", "--help"],
+    ] {
+        let out = mapipc(cmd);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        assert!(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("Usage: mapipc"),
+            "{cmd:?}"
+        );
+    }
+    let out = mapipc(&["--version"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("mapipc {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn operation_failures_name_the_target() {
+    for (target, cause) in [
+        ("/mapipc-cli-none", "/mapipc-cli-none: "),
+        ("id:2147483000", "id:2147483000: "),
+        ("0x0", "IPC_PRIVATE"),
+        ("/bad name/", "/bad name/: "),
+    ] {
+        let out = mapipc(&["inspect", target, "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{target}");
+        assert!(out.stdout.is_empty(), "{target}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with("mapipc: ") && err.contains(cause),
+            "{target}: {err}"
+        );
+    }
+    let obj = Object::new("past", 4096);
+    let out = mapipc(&["inspect", &obj.name, "--offset", "4097"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("past its end"));
+}
+
+#[test]
+fn gc_prints_an_array() {
+    // What it removes needs the lifecycle module: c_tests/test_cli_lifecycle.sh.
+    assert!(json(&["gc", "--dry-run", "--json"]).is_array());
+    let out = mapipc(&["gc", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+}
