@@ -42,6 +42,12 @@ static void *try_release(void *arg) {
     return NULL;
 }
 
+static void *try_unmap(void *arg) {
+    struct try_args *a = arg;
+    a->st = mapipc_unmap(a->chan);
+    return NULL;
+}
+
 /* Runs fn in another thread and returns the status it got. */
 static mapipc_status in_thread(void *(*fn)(void *), void *chan) {
     struct try_args a = {chan, MAPIPC_OK};
@@ -307,6 +313,28 @@ static void receiver_killed_between_peek_and_release(void) {
 }
 
 /* send/recv and reserve/peek in any mix on one channel. */
+/* A held reservation or peek is linked into the thread's robust list: no
+ * thread of the process may unmap the channel under it (the list would
+ * point into whatever is mapped there next). */
+static void unmap_waits_for_holds(uint32_t options) {
+    void *chan = anon_channel(8192, options);
+    void *buf = NULL;
+    CHECK_OK(mapipc_channel_reserve(chan, 10, 0, &buf));
+    CHECK(in_thread(try_unmap, chan) == MAPIPC_ERR_BUSY);
+    CHECK_STATUS(mapipc_unmap(chan), MAPIPC_ERR_BUSY, EBUSY);
+    CHECK_OK(mapipc_channel_commit(chan, 3));
+    const void *msg = NULL;
+    size_t len = 0;
+    CHECK_OK(mapipc_channel_peek(chan, &msg, &len, 0));
+    CHECK(len == 3);
+    CHECK(in_thread(try_unmap, chan) == MAPIPC_ERR_BUSY);
+    CHECK_OK(mapipc_channel_release(chan));
+    CHECK(in_thread(try_unmap, chan) == MAPIPC_OK);
+}
+
+static void unmap_waits_for_holds_one(void) { unmap_waits_for_holds(0); }
+static void unmap_waits_for_holds_many(void) { unmap_waits_for_holds(MAPIPC_CHANNEL_MANY_SENDERS); }
+
 static void mixed_apis_interoperate(void) {
     char *chan = anon_channel(16384, 0);
     for (uint32_t i = 0; i < 2000; i++) {
@@ -349,5 +377,7 @@ int main(void) {
     RUN(killed_holding_reservation_many);
     RUN(receiver_killed_between_peek_and_release);
     RUN(mixed_apis_interoperate);
+    RUN(unmap_waits_for_holds_one);
+    RUN(unmap_waits_for_holds_many);
     return check_done();
 }

@@ -13,6 +13,7 @@
 //! (another process may have written anything there) and builds on `sync`
 //! and `region` only.
 
+mod holds;
 pub mod inspect;
 mod layout;
 mod many;

@@ -57,15 +57,18 @@ impl<'a> Token<'a> {
         Ok(Pend { me, pending }.own(self))
     }
 
-    /// Whether the calling thread holds this word across calls.
-    pub(crate) fn held_by_me(self) -> bool {
-        robust::me().is_ok_and(|me| self.word.load(Ordering::Relaxed) & TID_MASK == me.tid)
+    /// The calling thread, if it holds this word (across calls).
+    #[inline]
+    pub(crate) fn held_by_me(self) -> Option<Me> {
+        robust::me()
+            .ok()
+            .filter(|me| self.word.load(Ordering::Relaxed) & TID_MASK == me.tid)
     }
 
-    /// Gives back a word this thread holds across calls (see
-    /// [`Held::keep`]), storing `value` in it.
-    pub(crate) fn give_back(self, value: u32) {
-        let Ok(me) = robust::me() else { return };
+    /// Gives back a word that `me`, the calling thread, holds across calls
+    /// (see [`Held::keep`]), storing `value` in it.
+    #[inline]
+    pub(crate) fn give_back(self, me: Me, value: u32) {
         Held { token: self, me }.finish(value);
         me.note_released(self.word.as_ptr() as usize);
     }

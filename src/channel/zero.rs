@@ -4,11 +4,11 @@
 //! through a robust word linked into its kernel robust list (the send or
 //! receive side; a many-sender frame's state), so that the thread's death
 //! publishes nothing and consumes nothing. Which thread holds what is also
-//! kept per thread here, to tell misuse (INVALID_ARGUMENT) from BUSY.
+//! kept per thread (`holds`), to tell misuse (INVALID_ARGUMENT) from BUSY.
 
-use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 
+use super::holds::{self, Hold, Kind};
 use super::layout::{self, ABANDONED, PUBLISHED};
 use super::side::Token;
 use super::{Channel, Found};
@@ -16,48 +16,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sync::futex::Timeout;
 use crate::sync::robust;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Reserve,
-    Peek,
-}
-
-/// A reservation or peek this thread holds on the channel at `chan`.
-#[derive(Clone, Copy, Debug)]
-struct Hold {
-    chan: usize,
-    kind: Kind,
-    pos: u64,
-    frame: u64,
-    claim: u64,
-}
-
-thread_local! {
-    static HOLDS: RefCell<Vec<Hold>> = const { RefCell::new(Vec::new()) };
-}
-
-fn find(chan: usize, kind: Kind) -> Option<Hold> {
-    HOLDS.with(|h| {
-        h.borrow()
-            .iter()
-            .find(|h| h.chan == chan && h.kind == kind)
-            .copied()
-    })
-}
-
-fn forget(chan: usize, kind: Kind) {
-    HOLDS.with(|h| h.borrow_mut().retain(|h| h.chan != chan || h.kind != kind));
-}
-
-fn remember(hold: Hold) {
-    HOLDS.with(|h| h.borrow_mut().push(hold));
-}
-
 impl Channel<'_> {
     /// Whether this thread holds a reservation on this channel.
     #[inline]
     pub(crate) fn holds_reservation(&self) -> bool {
-        HOLDS.with(|h| !h.borrow().is_empty()) && find(self.addr(), Kind::Reserve).is_some()
+        holds::find(self.addr(), Kind::Reserve).is_some()
     }
 
     /// Reserves `len` contiguous bytes for a message, waiting for room;
@@ -89,13 +52,12 @@ impl Channel<'_> {
             (tail, payload)
         };
         let frame = layout::frame_span(pos, len64, self.capacity).1;
-        remember(Hold {
-            chan: self.addr(),
-            kind: Kind::Reserve,
+        let hold = Hold {
             pos,
             frame,
             claim: len64,
-        });
+        };
+        holds::remember(self.addr(), Kind::Reserve, hold);
         Ok(self.byte_at(payload))
     }
 
@@ -119,12 +81,12 @@ impl Channel<'_> {
     }
 
     fn finish_reservation(&self, hold: Hold, commit: Option<usize>) -> Result<()> {
-        forget(self.addr(), Kind::Reserve);
+        holds::forget(self.addr(), Kind::Reserve);
         let closed = self.is_closed();
         let token = self.reservation_token(hold.pos);
-        if !token.held_by_me() {
+        let Some(me) = token.held_by_me() else {
             return Err(self.lost("reservation"));
-        }
+        };
         let n = commit.filter(|_| !closed);
         if self.many {
             let f = self.frame(hold.pos);
@@ -132,7 +94,7 @@ impl Channel<'_> {
                 f.len.store(n as u32, Ordering::Relaxed);
                 f.check.store(!(n as u32), Ordering::Relaxed);
             }
-            token.give_back(if n.is_some() { PUBLISHED } else { ABANDONED });
+            token.give_back(me, if n.is_some() { PUBLISHED } else { ABANDONED });
             // The state is published before looking for sleepers (they set
             // their flag, then look at the state).
             std::sync::atomic::fence(Ordering::SeqCst);
@@ -141,7 +103,7 @@ impl Channel<'_> {
             if let Some(n) = n {
                 self.publish_one(hold.pos, hold.frame, hold.claim as usize, n);
             }
-            token.give_back(0);
+            token.give_back(me, 0);
         }
         if closed && commit.is_some() {
             return Err(self.closed_error("commit to"));
@@ -169,36 +131,36 @@ impl Channel<'_> {
         let held = self.recv_side().take("receiving", "a peeked message")?;
         let found = self.next_message(timeout)?;
         held.keep();
-        remember(Hold {
-            chan: self.addr(),
-            kind: Kind::Peek,
+        let hold = Hold {
             pos: found.pos,
             frame: found.frame,
             claim: found.len as u64,
-        });
+        };
+        holds::remember(self.addr(), Kind::Peek, hold);
         Ok((self.byte_at(found.payload), found.len))
     }
 
     /// Takes the message this thread peeked off the queue.
     pub fn release(&self) -> Result<()> {
         let hold = self.held(Kind::Peek, "release")?;
-        forget(self.addr(), Kind::Peek);
+        holds::forget(self.addr(), Kind::Peek);
         let side = self.recv_side();
-        if !side.held_by_me() || self.hdr.head.load(Ordering::Relaxed) != hold.pos {
+        let me = side.held_by_me();
+        let Some(me) = me.filter(|_| self.hdr.head.load(Ordering::Relaxed) == hold.pos) else {
             return Err(self.lost("peeked message"));
-        }
+        };
         self.consume(Found {
             pos: hold.pos,
             frame: hold.frame,
             payload: 0,
             len: 0,
         });
-        side.give_back(0);
+        side.give_back(me, 0);
         Ok(())
     }
 
     fn held(&self, kind: Kind, verb: &str) -> Result<Hold> {
-        find(self.addr(), kind).ok_or_else(|| {
+        holds::find(self.addr(), kind).ok_or_else(|| {
             let what = match kind {
                 Kind::Reserve => "a reservation (mapipc_channel_reserve)",
                 Kind::Peek => "a peeked message (mapipc_channel_peek)",
