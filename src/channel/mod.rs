@@ -359,7 +359,7 @@ impl<'a> Channel<'a> {
 
     /// Waits until a frame of `frame` bytes at `tail` leaves a frame header
     /// free after it.
-    #[inline]
+    #[inline(always)]
     fn wait_for_room(&self, tail: u64, frame: u64, timeout: Timeout) -> Result<()> {
         let hdr = self.hdr;
         let room = |head: u64| {
@@ -372,7 +372,10 @@ impl<'a> Channel<'a> {
             hdr.head_seen.store(head, Ordering::Relaxed);
             room(head) != Some(false)
         };
-        if room(hdr.head_seen.load(Ordering::Relaxed)) != Some(true) && !fits() {
+        if room(hdr.head_seen.load(Ordering::Relaxed)) == Some(true) {
+            return Ok(());
+        }
+        if !fits() {
             self.wait(Who::Sender, timeout, &fits)?;
         }
         let head = hdr.head_seen.load(Ordering::Relaxed);
@@ -497,7 +500,7 @@ impl<'a> Channel<'a> {
     /// The message at the head of the queue, waiting for one (the caller
     /// holds the receive side). Many senders: frames abandoned by their
     /// writers are skipped on the way.
-    #[inline]
+    #[inline(always)]
     fn next_message(&self, timeout: Timeout) -> Result<Found> {
         let hdr = self.hdr;
         Self::note_me(&hdr.receiver_id, &hdr.receiver_pid);

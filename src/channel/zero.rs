@@ -26,6 +26,7 @@ impl Channel<'_> {
     /// Reserves `len` contiguous bytes for a message, waiting for room;
     /// returns where to write them. Held until [`commit`](Self::commit) or
     /// [`cancel`](Self::cancel).
+    #[inline]
     pub fn reserve(&self, len: usize, timeout: Timeout) -> Result<*mut u8> {
         self.check_sendable(len)?;
         if self.holds_reservation() {
@@ -34,10 +35,11 @@ impl Channel<'_> {
             ));
         }
         let len64 = len as u64;
-        let (pos, payload) = if self.many {
+        let (pos, payload, frame) = if self.many {
             let claim = self.claim(len64, timeout)?;
             claim.held.keep();
-            (claim.pos, claim.payload)
+            let frame = layout::frame_span(claim.pos, len64, self.capacity).1;
+            (claim.pos, claim.payload, frame)
         } else {
             let held = self.send_side().take("sending", "a reservation")?;
             Self::note_me(&self.hdr.sender_id, &self.hdr.sender_pid);
@@ -49,9 +51,8 @@ impl Channel<'_> {
             let (payload, frame) = layout::frame_span(tail, len64, self.capacity);
             self.wait_for_room(tail, frame, timeout)?;
             held.keep();
-            (tail, payload)
+            (tail, payload, frame)
         };
-        let frame = layout::frame_span(pos, len64, self.capacity).1;
         let hold = Hold {
             pos,
             frame,
@@ -63,6 +64,7 @@ impl Channel<'_> {
 
     /// Publishes the first `n` bytes of this thread's reservation as one
     /// message (`n` at most the reserved length).
+    #[inline]
     pub fn commit(&self, n: usize) -> Result<()> {
         let hold = self.held(Kind::Reserve, "commit")?;
         if n as u64 > hold.claim {
@@ -80,6 +82,7 @@ impl Channel<'_> {
         self.finish_reservation(hold, None)
     }
 
+    #[inline]
     fn finish_reservation(&self, hold: Hold, commit: Option<usize>) -> Result<()> {
         holds::forget(self.addr(), Kind::Reserve);
         let closed = self.is_closed();
@@ -127,6 +130,7 @@ impl Channel<'_> {
 
     /// Waits for the next message and returns it in place: its bytes and
     /// length. It stays queued until [`release`](Self::release).
+    #[inline]
     pub fn peek(&self, timeout: Timeout) -> Result<(*const u8, usize)> {
         let held = self.recv_side().take("receiving", "a peeked message")?;
         let found = self.next_message(timeout)?;
@@ -141,6 +145,7 @@ impl Channel<'_> {
     }
 
     /// Takes the message this thread peeked off the queue.
+    #[inline]
     pub fn release(&self) -> Result<()> {
         let hold = self.held(Kind::Peek, "release")?;
         holds::forget(self.addr(), Kind::Peek);
