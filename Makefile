@@ -34,7 +34,7 @@ C_TEST_SRC := $(wildcard c_tests/test_*.c)
 C_HELPER_SRC := $(wildcard c_tests/helper_*.c)
 LAB_SRC := $(wildcard examples/labs/*.c)
 # Examples that the tests and the demo drive, built like the labs.
-EXAMPLE_PROGS := share_server share_client
+EXAMPLE_PROGS := share_server share_client temporary_sender
 C_PROGS := $(notdir $(basename $(C_TEST_SRC) $(C_HELPER_SRC))) \
            $(addprefix lab_,$(notdir $(basename $(LAB_SRC)))) \
            $(addprefix example_,$(EXAMPLE_PROGS))
@@ -161,11 +161,15 @@ rust-test:
 
 test: rust-test header-compile symbols install-test demo-test c-test
 
-# README's first command must keep working.
+# README's first command must keep working, and say what examples/demo.expect
+# says, in that order (one extended regular expression a line).
 demo-test: lib
 	@$(MAKE) --no-print-directory -s demo > $(B)/demo.log 2>&1 && grep -q '^demo finished$$' $(B)/demo.log \
 	  || { cat $(B)/demo.log; echo "make demo failed"; exit 1; }
-	@echo "demo: make demo runs to the end"
+	@awk 'NR == FNR { want[n++] = $$0; next } i < n && $$0 ~ want[i] { i++ } \
+	      END { if (i < n) { print "make demo did not print (in this order): " want[i]; exit 1 } }' \
+	  examples/demo.expect $(B)/demo.log || { cat $(B)/demo.log; exit 1; }
+	@echo "demo: make demo runs to the end and shows what examples/demo.expect says"
 
 install: lib cli
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
@@ -207,7 +211,9 @@ install-test: lib
 	  grep -q '^\.TH mapipc 1' usr/share/man/man1/mapipc.1; \
 	  for c in LS INSPECT GC RM; do grep -q "^\.SH \"MAPIPC $$c\"" usr/share/man/man1/mapipc.1; done; \
 	  grep -q 'dry\\-run' usr/share/man/man1/mapipc.1
-	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed"
+	@MAPIPC_CLI_BIN=$(abspath $(B)/install-test/usr/bin/mapipc) $(CARGO) test -q -p mapipc-cli --test cli \
+	  > $(B)/install-test/cli.log 2>&1 || { cat $(B)/install-test/cli.log; echo "cli/tests/cli.rs fails against the installed mapipc"; exit 1; }
+	@echo "install: pkg-config build against the installed copy runs (shared and static); mapipc and its man page installed, its tests pass"
 	@$(MAKE) --no-print-directory -s uninstall PREFIX=$(abspath $(B)/install-test/usr)
 	@left=$$(find $(B)/install-test/usr -type f -o -type l); [ -z "$$left" ] || { echo "uninstall left: $$left"; exit 1; }
 	@rm -rf $(B)/install-test
@@ -230,8 +236,9 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
       $(B)/c_tests/static/lab_chat_server \
       $(B)/c_tests/static/example_share_server $(B)/c_tests/static/example_share_client \
-      $(B)/c_tests/static/misuse
-	@examples/demo.sh $(B)/c_tests/static
+      $(B)/c_tests/static/lab_shmdemo $(B)/c_tests/static/example_temporary_sender \
+      $(B)/c_tests/static/misuse cli
+	@examples/demo.sh $(B)/c_tests/static $(B)/bin/mapipc
 
 $(B)/c_tests/static/misuse: $(B)/examples/misuse
 	@cp $< $@
@@ -243,7 +250,7 @@ $(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
 
 # Side by side with the raw calls, cp, read(2) and pipes; rewrites
 # benches/results.csv and benches/ratios.svg. BENCH_ARGS=quick for a short
-# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share).
-bench: lib $(B)/bench
+# run; BENCH_ARGS="quick sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share, cli).
+bench: lib cli $(B)/bench
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

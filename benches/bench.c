@@ -3,7 +3,7 @@
  * a fresh child process (so each side's peak RSS is its own).
  *
  * Usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [GROUP...]
- * GROUP: map, map_copy, shm_ipc, sync, guard, channel, share (default: all). Prints one table; writes the
+ * GROUP: map, map_copy, shm_ipc, sync, guard, channel, share, cli (default: all). Prints one table; writes the
  * rows to CSV_OUT and a chart of the ratios to SVG_OUT.
  * ratio = mapipc cost / baseline cost: below 1, mapipc is faster. */
 #include "harness.h"
@@ -17,16 +17,17 @@ static void run_shm_ipc(const char *dir) { (void)dir; bench_shm_ipc(); }
 static void run_sync(const char *dir) { (void)dir; bench_sync(); }
 static void run_channel(const char *dir) { (void)dir; bench_channel(); }
 static void run_share(const char *dir) { (void)dir; bench_share(); }
+static void run_cli(const char *dir) { (void)dir; bench_cli(); }
 
 static const struct group groups[] = {
     {"map", bench_map}, {"map_copy", bench_map_copy}, {"shm_ipc", run_shm_ipc}, {"sync", run_sync}, {"guard", bench_guard},
-    {"channel", run_channel}, {"share", run_share},
+    {"channel", run_channel}, {"share", run_share}, {"cli", run_cli},
 };
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [map|map_copy|shm_ipc|sync|guard|channel|share...]\n");
+        fprintf(stderr, "usage: bench SCRATCH_DIR CSV_OUT SVG_OUT [quick] [map|map_copy|shm_ipc|sync|guard|channel|share|cli...]\n");
         return 2;
     }
     page = sysconf(_SC_PAGESIZE);

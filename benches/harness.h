@@ -80,5 +80,7 @@ void bench_sync(void);
 void bench_guard(const char *dir);
 void bench_channel(void);
 void bench_share(void);
+/* Runs the mapipc command (make cli builds it; MAPIPC_BIN overrides where). */
+void bench_cli(void);
 
 #endif

@@ -3,9 +3,17 @@
  * a thread faults, whatever the handler. mapipc_read/mapipc_write notice
  * the mask and copy through the kernel instead (a system call per copy in
  * such threads only), so they still answer TRUNCATED. A plain load through
- * a guarded mapping cannot be saved: that documented limit is pinned too. */
+ * a guarded mapping cannot be saved: that documented limit is pinned too.
+ * Where a seccomp filter refuses the kernel's copy, the copies still tell
+ * a truncation from bytes that are there. */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "check.h"
 
@@ -56,6 +64,43 @@ static void copies_in_a_thread_that_blocks_sigbus(void) {
     unlink("data");
 }
 
+/* A seccomp filter that refuses the kernel's copy (as container profiles
+ * may): ENOSYS says nothing about the bytes, so the
+ * copies in a thread that blocks SIGBUS must not call it a truncation. */
+static void refuse_process_vm(int err) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_writev, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    REQUIRE(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    REQUIRE(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+static void copies_in_a_blocking_thread_without_process_vm(void) {
+    file_of_4_pages_then_1("data");
+    CHECK_OK(mapipc_map_file("data", 0, 0, MAPIPC_READ | MAPIPC_WRITE, (void **)&region));
+    char b[8];
+    CHECK_OK(mapipc_read(region, b, 8));
+    CHECK(truncate("data", PAGE) == 0);
+    refuse_process_vm(ENOSYS);
+    sigset_t all, old;
+    sigfillset(&all);
+    REQUIRE(pthread_sigmask(SIG_BLOCK, &all, &old) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, blocked_copies, NULL) == 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    REQUIRE(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);
+    CHECK_OK(mapipc_unmap(region));
+    unlink("data");
+}
+
 /* Documented limit: a guarded plain load in a thread that blocks SIGBUS
  * dies of SIGBUS (the kernel's rule), as it would without mapipc. */
 static void guarded_load_with_sigbus_blocked_dies(void) {
@@ -81,6 +126,7 @@ static void guarded_load_with_sigbus_blocked_dies(void) {
 
 int main(void) {
     RUN(copies_in_a_thread_that_blocks_sigbus);
+    RUN(copies_in_a_blocking_thread_without_process_vm);
     RUN(guarded_load_with_sigbus_blocked_dies);
     return check_done();
 }

@@ -4,16 +4,19 @@
  * SA_NODEFER honoured, errno is kept, and a handler the program installs
  * after mapipc's is chained to from the next map call on (with mapipc's
  * guard still working), without looping if it chains back to mapipc's. */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "check.h"
 
 enum { PAGE = 4096 };
 
 /* Results a child's handler leaves for the parent to check. */
-struct seen { volatile int calls, usr1_blocked, bus_blocked, err, guarded_calls; };
+struct seen { volatile int calls, usr1_blocked, usr2_blocked, bus_blocked, err, guarded_calls; };
 static struct seen *seen;
 
 static void shared_results(void) {
@@ -73,6 +76,7 @@ static void record(int sig, siginfo_t *si, void *ctx) {
     sigprocmask(SIG_BLOCK, NULL, &cur);
     seen->calls++;
     seen->usr1_blocked = sigismember(&cur, SIGUSR1);
+    seen->usr2_blocked = sigismember(&cur, SIGUSR2);
     seen->bus_blocked = sigismember(&cur, SIGBUS);
     seen->err = err;
     errno = EINVAL; /* a careless handler */
@@ -89,7 +93,8 @@ static void install_record(int flags) {
 }
 
 /* The program's handler, installed before mapipc's: called with its
- * sa_mask; SA_RESETHAND makes the second SIGBUS fatal. */
+ * sa_mask (and no more: mapipc's handler blocks every signal while it
+ * runs, not the program's); SA_RESETHAND makes the second SIGBUS fatal. */
 static void chained_handler_keeps_its_flags(void) {
     shared_results();
     pid_t pid = child();
@@ -105,6 +110,7 @@ static void chained_handler_keeps_its_flags(void) {
     CHECK(check_wait(pid) == 128 + SIGBUS);
     CHECK(seen->calls == 1);
     CHECK(seen->usr1_blocked == 1);
+    CHECK(seen->usr2_blocked == 0);
     CHECK(seen->bus_blocked == 1);
     CHECK(seen->err == EXDEV);
     /* SA_NODEFER: SIGBUS is not blocked inside the handler. */
@@ -121,6 +127,57 @@ static void chained_handler_keeps_its_flags(void) {
     CHECK(seen->calls == 2);
     CHECK(seen->usr1_blocked == 1);
     CHECK(seen->bus_blocked == 0);
+    unlink("g");
+}
+
+/* A thread blocked in read() on a pipe. */
+struct reader { int fd; pid_t tid; volatile int started; ssize_t got; int err; };
+
+static void *read_one(void *arg) {
+    struct reader *r = arg;
+    char c;
+    r->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&r->started, 1, __ATOMIC_SEQ_CST);
+    errno = 0;
+    r->got = read(r->fd, &c, 1);
+    r->err = errno;
+    return NULL;
+}
+
+/* Whether thread `tid` of this process is inside system call `nr` now. */
+static int in_syscall(pid_t tid, long nr) {
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    return strtol(buf, NULL, 10) == nr;
+}
+
+/* The program's handler has no SA_RESTART: a read() its SIGBUS interrupts
+ * fails with EINTR, as without mapipc (whose action the kernel runs). */
+static void chained_handler_keeps_eintr(void) {
+    shared_results();
+    install_record(0);
+    (void)guarded("g");
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    struct reader r = {.fd = p[0]};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, read_one, &r) == 0);
+    while (!__atomic_load_n(&r.started, __ATOMIC_SEQ_CST)) sched_yield();
+    while (!in_syscall(r.tid, SYS_read)) sched_yield();
+    REQUIRE(pthread_kill(t, SIGBUS) == 0);
+    while (seen->calls == 0) sched_yield();
+    REQUIRE(write(p[1], "x", 1) == 1); /* ends a read that restarted */
+    REQUIRE(pthread_join(t, NULL) == 0);
+    CHECK(r.got == -1);
+    CHECK(r.err == EINTR);
+    close(p[0]);
+    close(p[1]);
     unlink("g");
 }
 
@@ -200,6 +257,7 @@ static void later_handler_is_chained(void) {
 int main(void) {
     RUN(ignored_sent_signal_stays_ignored);
     RUN(chained_handler_keeps_its_flags);
+    RUN(chained_handler_keeps_eintr);
     RUN(later_handler_is_chained);
     return check_done();
 }

@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # make demo: a narrated tour built from the seed labs (examples/labs), run
-# in a scratch directory. Usage: demo.sh BIN_DIR (where lab_* and misuse are).
+# in a scratch directory. Usage: demo.sh BIN_DIR MAPIPC
+# (BIN_DIR: where lab_*, example_* and misuse are; MAPIPC: the command).
 set -eu
 bin=$(cd "$1" && pwd)
+mapipc=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 work=$(mktemp -d)
-# If a step fails, the segment of step 3 must not outlive the demo.
-trap '(cd "$work" && [ -e keytest ] && "$bin/lab_sysv_reader" >/dev/null 2>&1) || true; rm -rf "$work"' EXIT
+temp_name="/mapipc-demo-$$"
+sender=
+# If a step fails, nothing it made may outlive the demo: the System V
+# segments of the labs, the temporary object and the process holding it.
+cleanup() {
+    [ -n "$sender" ] && { kill -9 "$sender"; wait "$sender"; } 2>/dev/null
+    rm -f "/dev/shm$temp_name"
+    cd "$work" || return 0
+    [ -e keytest ] && "$bin/lab_sysv_reader" >/dev/null 2>&1
+    [ -e shmdemo.key ] && "$bin/lab_shmdemo" -r >/dev/null 2>&1
+    cd / && rm -rf "$work"
+}
+trap 'cleanup || true' EXIT
 cd "$work"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -127,6 +140,50 @@ say "no process maps the memory any more: the kernel freed it"
 new=$(comm -13 <(echo "$shm_before") <(ls -1 /dev/shm | sort))
 say "new in /dev/shm: ${new:-nothing} (share_server and share_client name nothing)"
 rm server.out a.in a.out
+
+step "a crash leaves nothing nobody needs: temporary objects, mapipc ls, mapipc gc"
+say "\$ shmdemo 'kept for later'    # seed 004's System V segment; shmdemo maps it, writes, exits"
+say "$("$bin/lab_shmdemo" 'kept for later')"
+# ftok's key of shmdemo.key with project id 'R' (0x52), as in the System V step.
+shm_key=$(printf '0x%08x' $(( (0x52 << 24) | (($(stat -c %d shmdemo.key) & 0xff) << 16) | ($(stat -c %i shmdemo.key) & 0xffff) )))
+# Runs mapipc ls, keeps its output in $listing, shows this demo's rows.
+ls_ours() {
+    listing=$("$mapipc" ls)
+    printf '%s\n' "$listing" | awk -v n="$temp_name" -v k="$shm_key" 'NR == 1 || $2 == n || $2 == k' | sed 's/^/     /'
+}
+say "\$ temporary_sender $temp_name &   # MAPIPC_TEMPORARY object with a channel; sends 3 messages"
+mkfifo sender.in sender.out
+"$bin/example_temporary_sender" "$temp_name" < sender.in > sender.out &
+sender=$!
+exec 6> sender.in 7< sender.out
+read -r line <&7
+say "$line"
+say "\$ mapipc ls"
+ls_ours
+say "\$ kill -9 <temporary_sender>   # no unmap, no exit handler: the kernel drops its lock"
+{ kill -9 "$sender"; wait "$sender" || true; } 2>/dev/null
+dead=$sender
+sender=
+exec 6>&- 7<&-
+say "\$ mapipc ls"
+ls_ours
+printf '%s\n' "$listing" | grep -q "^posix *$temp_name .* stale .* snd $dead dead" \
+    || { say "mapipc ls does not show the object stale and its sender dead!"; exit 1; }
+say "\$ mapipc inspect $temp_name   # only reads: the 3 messages stay queued"
+"$mapipc" inspect "$temp_name" | sed 's/^/     /'
+say "\$ mapipc gc     # (this demo's line; it removes any stale temporary object on the machine)"
+collected=$("$mapipc" gc)
+printf '%s\n' "$collected" | grep -F "removed $temp_name " | sed 's/^/     /'
+[ ! -e "/dev/shm$temp_name" ] || { say "mapipc gc left the stale object!"; exit 1; }
+say "\$ mapipc ls     # the temporary object is gone; shmdemo's segment stays: nobody said it was temporary"
+ls_ours
+printf '%s\n' "$listing" | grep -q "^sysv *$shm_key " || { say "shmdemo's segment went too!"; exit 1; }
+say "\$ shmdemo; shmdemo -r    # the lab reads its segment, then removes it: the demo leaves nothing"
+say "$("$bin/lab_shmdemo")"
+say "$("$bin/lab_shmdemo" -r)"
+listing=$("$mapipc" ls)
+! printf '%s\n' "$listing" | grep -q "^sysv *$shm_key " || { say "shmdemo's segment is still there!"; exit 1; }
+rm shmdemo.key sender.in sender.out
 
 step "the labs' mistakes, made on purpose"
 "$bin/misuse"

@@ -549,10 +549,13 @@ const char *mapipc_status_name(mapipc_status status);
  *
  * SIGBUS handlers: mapipc installs its own at the first copy or guarded
  * map and passes every SIGBUS that is not its own to the disposition the
- * program had (flags and mask honoured; SIG_IGN ignores sent signals). A
- * handler the program installs later replaces mapipc's until the next
- * mapipc map call, which puts mapipc's back in front and chains to the
- * program's; install yours first, or map something after installing it.
+ * program had (flags and mask honoured; SIG_IGN ignores sent signals and
+ * BUS_MCEERR_AO; SIG_DFL ends the process with that signal). A handler
+ * the program installs later replaces mapipc's until the next mapipc map
+ * call, which puts mapipc's back in front and chains to the program's;
+ * install yours first, or map something after installing it. Yours may
+ * chain back to mapipc's with the siginfo it got (or a copy): the signal
+ * then goes to what yours replaced.
  *
  * `src .. src + len` must lie in one live region (MAPIPC_ERR_NOT_MAPPED if
  * `src` is in none, MAPIPC_ERR_OUT_OF_RANGE if the range leaves it); NULL
@@ -986,7 +989,9 @@ mapipc_status mapipc_mutex_lock(struct mapipc_mutex *m, int64_t timeout_ns);
  *
  * After MAPIPC_ERR_OWNER_DIED without mapipc_mutex_consistent(), the
  * unlock releases the lock but makes it unrecoverable for every process,
- * and returns MAPIPC_ERR_NOT_RECOVERABLE to say so.
+ * and returns MAPIPC_ERR_NOT_RECOVERABLE to say so. If another process
+ * overwrote the mutex's state while the caller held it, the unlock still
+ * releases it and returns MAPIPC_ERR_INVALID_ARGUMENT.
  *
  * # Safety
  * None beyond passing a pointer value: it is checked before use.

@@ -23,6 +23,10 @@ use procs::Users;
 use target::Target;
 
 fn main() -> ExitCode {
+    // A reader that stops early (`mapipc ls | head`) ends the command
+    // quietly, as it ends ls, not with a panic on the failed write.
+    // SAFETY: restores a signal's default disposition; no thread exists yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // clap exits by itself: 0 after --help and --version, 2 on a usage error.
     let cli = Cli::parse();
     let done = match cli.command {

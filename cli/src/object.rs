@@ -76,7 +76,9 @@ impl Object {
             key: None,
             id: None,
             size: meta.size(),
-            mode: meta.mode() & 0o7777,
+            // The permission bits alone: the sticky bit is the temporary marker,
+            // shown as the lifetime (docs/lifecycle.md).
+            mode: meta.mode() & 0o777,
             uid: meta.uid(),
             pids: users.of_file((libc::major(dev), libc::minor(dev), meta.ino())),
             temporary: matches!(lifetime, Some(Lifetime::Temporary { .. })),

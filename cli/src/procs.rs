@@ -1,9 +1,11 @@
 //! What /proc and the kernel say about processes: who maps which object
 //! (one pass over every /proc/PID/maps, indexed by device and inode), and
-//! whether a process still runs (from its pidfd). Never counts this process.
+//! whether a process still runs (from its pidfd). Never counts this process,
+//! nor another run of this command.
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 
 /// A file's identity as /proc/PID/maps shows it: device major, minor, inode.
 pub type FileId = (u32, u32, u64);
@@ -21,6 +23,7 @@ impl Users {
     /// whose maps cannot be read, are left out.
     pub fn scan() -> Users {
         let me = std::process::id();
+        let my_exe = exe_of("self");
         let mut users = Users::default();
         let mut buf = Vec::with_capacity(64 << 10);
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -41,10 +44,16 @@ impl Users {
             let path = format!("/proc/{pid}/maps");
             if std::fs::File::open(path)
                 .and_then(|mut f| f.read_to_end(&mut buf))
-                .is_ok()
+                .is_err()
             {
-                users.add(pid, &buf);
+                continue;
             }
+            // Another `mapipc ls` or `inspect` attaches System V segments for
+            // a moment to read them: no user. Only then is its exe looked at.
+            if my_exe.is_some() && has_sysv(&buf) && exe_of(&pid.to_string()) == my_exe {
+                continue;
+            }
+            users.add(pid, &buf);
         }
         users
     }
@@ -75,6 +84,16 @@ impl Users {
     pub fn of_sysv(&self, shmid: i32) -> Vec<u32> {
         sorted(self.sysv.get(&(shmid as u64)))
     }
+}
+
+/// Device and inode of the program process `pid` ("self": this one) runs.
+fn exe_of(pid: &str) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+fn has_sysv(maps: &[u8]) -> bool {
+    maps.windows(6).any(|w| w == b" /SYSV")
 }
 
 fn sorted(pids: Option<&Vec<u32>>) -> Vec<u32> {
@@ -177,6 +196,9 @@ mod tests {
         u.add(3, line);
         assert_eq!(u.of_file((0, 0x1a, 123)), vec![3, 9]);
         assert_eq!(u.of_sysv(65538), vec![9]);
+        assert!(has_sysv(sysv) && !has_sysv(line));
+        assert_eq!(exe_of("self"), exe_of(&std::process::id().to_string()));
+        assert!(exe_of("self").is_some());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The built `mapipc` command run as a user would: every command, its
+//! The built (or installed) `mapipc` command run as a user would: every command, its
 //! exit statuses and messages, and `--json` parsed. Peers that map objects
 //! are this test binary re-run as a helper (see `helper`), synchronised by
 //! pipes and waitpid, never by sleeping.
@@ -14,13 +14,17 @@ use mapipc::sync::{Acquired, SharedMutex, Timeout};
 use mapipc::{Create, MapOptions, Region};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mapipc");
+/// The command under test: the one cargo built, or MAPIPC_CLI_BIN (make
+/// install-test runs these tests against the installed copy).
+fn bin() -> String {
+    std::env::var("MAPIPC_CLI_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mapipc").to_string())
+}
 const HELPER_ENV: &str = "MAPIPC_CLI_TEST_HELPER";
 /// What a helper prints when it is ready (after libtest's own words on the line).
 const READY: &str = "mapipc-helper-ready";
 
 fn mapipc(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .output()
         .expect("the built mapipc runs")
@@ -49,20 +53,46 @@ struct Object {
     region: Option<Region>,
 }
 
+/// A name no other test (or test run) uses.
+fn unique_name(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "/mapipc-cli-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 impl Object {
     fn new(tag: &str, size: usize) -> Object {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "/mapipc-cli-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let opts = MapOptions::read_write().create(Create::Exclusive);
+        Object::create(tag, size, MapOptions::read_write())
+    }
+
+    /// A temporary object whose one user is this process.
+    fn temporary(tag: &str, size: usize) -> Object {
+        Object::create(tag, size, MapOptions::read_write().temporary())
+    }
+
+    fn create(tag: &str, size: usize, opts: MapOptions) -> Object {
+        let name = unique_name(tag);
+        let opts = opts.create(Create::Exclusive);
         let region = posix::open_name(&CString::new(name.clone()).unwrap(), size, opts).unwrap();
         Object {
             name,
             region: Some(region),
         }
+    }
+
+    /// Only a name, for an object a helper creates: removed at the end too.
+    fn named(tag: &str) -> Object {
+        Object {
+            name: unique_name(tag),
+            region: None,
+        }
+    }
+
+    fn exists(&self) -> bool {
+        std::path::Path::new(&format!("/dev/shm{}", self.name)).exists()
     }
 
     fn region(&self) -> &Region {
@@ -122,10 +152,20 @@ fn helper() {
         return;
     };
     let (role, name) = job.split_once(' ').unwrap();
-    let region =
-        posix::open_name(&CString::new(name).unwrap(), 0, MapOptions::read_write()).unwrap();
+    let name = CString::new(name).unwrap();
+    let region = if role == "temporary" {
+        // Creates a temporary object with a channel, and is its one user.
+        let opts = MapOptions::read_write()
+            .create(Create::Exclusive)
+            .temporary();
+        let region = posix::open_name(&name, 8192, opts).unwrap();
+        Channel::init_in(&region, 0, 8192).unwrap();
+        region
+    } else {
+        posix::open_name(&name, 0, MapOptions::read_write()).unwrap()
+    };
     match role {
-        "send" => Channel::open_in(&region, 0)
+        "send" | "temporary" => Channel::open_in(&region, 0)
             .unwrap()
             .send(b"hello", Timeout::Never)
             .unwrap(),
@@ -473,8 +513,185 @@ fn operation_failures_name_the_target() {
 
 #[test]
 fn gc_prints_an_array() {
-    // What it removes needs the lifecycle module: c_tests/test_cli_lifecycle.sh.
+    // What it removes: temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it.
     assert!(json(&["gc", "--dry-run", "--json"]).is_array());
     let out = mapipc(&["gc", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// The `ls --json` entry named `name`, if listed.
+fn listed(all: &Value, name: &str) -> Option<Value> {
+    all.as_array()
+        .expect("ls --json prints an array")
+        .iter()
+        .find(|o| o["name"] == name)
+        .cloned()
+}
+
+/// The names in a `gc --json` array.
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .expect("gc --json prints an array")
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn lifetime(v: &Value) -> (Option<bool>, Option<bool>) {
+    (v["temporary"].as_bool(), v["stale"].as_bool())
+}
+
+#[test]
+fn temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it() {
+    // The killed user's object: named here, so that a failure still removes it.
+    let doomed = Object::named("stale");
+    let user = Peer::start("temporary", &doomed.name);
+    let upid = user.pid();
+    let live = Object::temporary("live", 4096);
+    let mut permanent = Object::new("perm", 4096);
+    drop(permanent.region.take()); // no user left, but nobody said it was temporary
+    let me = std::process::id();
+
+    let all = json(&["ls", "--json"]);
+    let d = listed(&all, &doomed.name).expect("the user's object is listed");
+    assert_eq!(lifetime(&d), (Some(true), Some(false)));
+    assert_eq!(
+        (d["mode"].as_str(), d["size"].as_u64()),
+        (Some("0600"), Some(8192)),
+        "the temporary marker is not part of the mode"
+    );
+    assert_eq!(d["pids"], serde_json::json!([upid]));
+    assert_eq!(
+        (
+            d["channel"]["sender_pid"].as_u64(),
+            d["channel"]["sender_alive"].as_bool()
+        ),
+        (Some(u64::from(upid)), Some(true))
+    );
+
+    user.kill();
+    let all = json(&["ls", "--json"]);
+    let d = listed(&all, &doomed.name).expect("a stale object stays listed until removed");
+    assert_eq!(lifetime(&d), (Some(true), Some(true)));
+    assert_eq!(d["pids"], serde_json::json!([]));
+    let ch = &d["channel"];
+    assert_eq!(
+        (ch["sender_pid"].as_u64(), ch["sender_alive"].as_bool()),
+        (Some(u64::from(upid)), Some(false))
+    );
+    assert_eq!(ch["queued_messages"].as_u64(), Some(1));
+    let l = listed(&all, &live.name).expect("the live temporary object is listed");
+    assert_eq!(lifetime(&l), (Some(true), Some(false)));
+    assert_eq!(l["pids"], serde_json::json!([me]));
+    let p = listed(&all, &permanent.name).expect("the permanent object is listed");
+    assert_eq!(lifetime(&p), (Some(false), Some(false)));
+    assert_eq!(p["pids"], serde_json::json!([]));
+
+    let out = mapipc(&["ls"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .to_string()
+    };
+    let d = row(&doomed.name);
+    assert!(
+        d.contains(" stale ") && d.contains(&format!("snd {upid} dead")),
+        "{d}"
+    );
+    assert!(row(&live.name).contains(" temporary "), "{text}");
+    let v = json(&["inspect", &doomed.name, "--json"]);
+    assert_eq!(lifetime(&v), (Some(true), Some(true)));
+    assert_eq!(v["channel"]["sender_alive"], false);
+    let out = mapipc(&["inspect", &doomed.name]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("sender       pid {upid} (dead)")),
+        "{text}"
+    );
+    assert!(text.contains("temporary, stale"), "{text}");
+
+    // Only stale temporary objects: ours (and any another test left on this machine).
+    let out = mapipc(&["gc", "--dry-run"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("would remove {} (8.0 KiB)\n", doomed.name)),
+        "{text}"
+    );
+    let would = names(&json(&["gc", "--dry-run", "--json"]));
+    assert!(would.contains(&doomed.name), "{would:?}");
+    assert!(doomed.exists(), "--dry-run removed it");
+    let removed = json(&["gc", "--json"]);
+    let gone = names(&removed);
+    assert!(gone.contains(&doomed.name), "{gone:?}");
+    for o in removed.as_array().unwrap() {
+        assert_eq!(
+            (o["kind"].as_str(), lifetime(o)),
+            (Some("posix"), (Some(true), Some(true)))
+        );
+    }
+    for kept in [&live, &permanent] {
+        assert!(!would.contains(&kept.name) && !gone.contains(&kept.name));
+        assert!(kept.exists(), "gc removed {}", kept.name);
+    }
+    assert!(!doomed.exists());
+    assert!(listed(&json(&["ls", "--json"]), &doomed.name).is_none());
+    assert!(!names(&json(&["gc", "--json"])).contains(&doomed.name));
+}
+
+#[test]
+fn rm_of_a_live_temporary_object_removes_the_name_not_the_memory() {
+    let obj = Object::named("rm-live");
+    let user = Peer::start("temporary", &obj.name);
+    let maps = format!("/proc/{}/maps", user.pid());
+    let ino = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(format!("/dev/shm{}", obj.name)).unwrap(),
+    );
+    let out = mapipc(&["rm", &obj.name]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("removed {}: 1 process still maps it\n", obj.name)
+    );
+    assert!(!obj.exists());
+    assert!(listed(&json(&["ls", "--json"]), &obj.name).is_none());
+    let mapped = std::fs::read_to_string(&maps).unwrap();
+    assert!(
+        mapped
+            .lines()
+            .any(|l| l.contains(&format!(" {ino} ")) && l.ends_with(" (deleted)")),
+        "the user still maps the memory (inode {ino}):\n{mapped}"
+    );
+
+    let out = mapipc(&["rm", &obj.name]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with(&format!("mapipc: {}: ", obj.name)), "{err}");
+    user.kill();
+    assert!(!obj.exists(), "nothing comes back when its user dies");
+}
+
+#[test]
+fn a_reader_that_stops_early_gets_no_error_message() {
+    let mut child = Command::new(bin())
+        .args(["ls", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // as `| head -c 0` would
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}",
+        out.status
+    );
 }

@@ -99,7 +99,9 @@ pub unsafe extern "C" fn mapipc_mutex_lock(m: *mut mapipc_mutex, timeout_ns: i64
 ///
 /// After MAPIPC_ERR_OWNER_DIED without mapipc_mutex_consistent(), the
 /// unlock releases the lock but makes it unrecoverable for every process,
-/// and returns MAPIPC_ERR_NOT_RECOVERABLE to say so.
+/// and returns MAPIPC_ERR_NOT_RECOVERABLE to say so. If another process
+/// overwrote the mutex's state while the caller held it, the unlock still
+/// releases it and returns MAPIPC_ERR_INVALID_ARGUMENT.
 ///
 /// # Safety
 /// None beyond passing a pointer value: it is checked before use.

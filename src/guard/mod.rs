@@ -185,6 +185,14 @@ pub(crate) enum Direction {
     Write,
 }
 
+/// The address of a copy's region side.
+fn region_side(direction: Direction, dst: *const u8, src: *const u8) -> usize {
+    match direction {
+        Direction::Read => src as usize,
+        Direction::Write => dst as usize,
+    }
+}
+
 /// Copies `len` bytes from `src` to `dst`, one of which lies in a live
 /// region (at `region_addr`), reporting vanished pages as `Truncated`.
 ///
@@ -207,10 +215,7 @@ pub(crate) unsafe fn copy(
         // SAFETY: the caller's promise.
         return unsafe { copy_slow(dst, src, len, direction, region_addr) };
     }
-    let lo = match direction {
-        Direction::Read => src as usize,
-        Direction::Write => dst as usize,
-    };
+    let lo = region_side(direction, dst, src);
     // SAFETY: the caller's promise; the handler is installed and SIGBUS
     // reaches it in this thread.
     match unsafe { copy::copy(dst, src, len, lo, lo + len) } {
@@ -235,14 +240,14 @@ unsafe fn copy_slow(
     region_addr: usize,
 ) -> Result<()> {
     handler::install()?;
-    let lo = match direction {
-        Direction::Read => src as usize,
-        Direction::Write => dst as usize,
-    };
+    let lo = region_side(direction, dst, src);
     let copied = if cfg!(not(target_arch = "x86_64")) {
         // No signal-based copy there: the kernel copies.
         // SAFETY: the caller's promise.
-        unsafe { kernel_copy(dst, src, len, direction) }
+        match unsafe { kernel_copy(dst, src, len, direction) } {
+            Ok(copied) => copied,
+            Err(errno) => return Err(kernel_copy_failed(errno, direction, len, region_addr)),
+        }
     } else if SIGBUS_OPEN.with(Cell::get) {
         // SAFETY: the caller's promise; the handler is installed and SIGBUS
         // reaches it in this thread.
@@ -288,32 +293,72 @@ unsafe fn copy_without_signal(
 ) -> std::result::Result<(), copy::Fault> {
     let mut current = 0u64;
     // SAFETY: SIG_BLOCK with a NULL set only reads the mask into current.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_BLOCK,
-            std::ptr::null::<u64>(),
-            &mut current,
-            8usize,
-        )
-    };
+    unsafe { sys_sigprocmask(libc::SIG_BLOCK, std::ptr::null_mut(), &mut current) };
     if current & (1u64 << (libc::SIGBUS - 1)) == 0 {
         let _ = SIGBUS_OPEN.try_with(|open| open.set(true));
-        let lo = match direction {
-            Direction::Read => src as usize,
-            Direction::Write => dst as usize,
-        };
+        let lo = region_side(direction, dst, src);
         // SAFETY: the caller's promise; SIGBUS reaches the handler.
         return unsafe { copy::copy(dst, src, len, lo, lo + len) };
     }
     // SAFETY: the caller's promise.
-    unsafe { kernel_copy(dst, src, len, direction) }
+    match unsafe { kernel_copy(dst, src, len, direction) } {
+        Ok(copied) => copied,
+        // SAFETY: the caller's promise.
+        Err(_) => unsafe { copy_unblocked(dst, src, len, direction) },
+    }
+}
+
+/// The signal-based copy with SIGBUS let through in this thread for its
+/// duration only: for a thread that blocks SIGBUS where the kernel's copy
+/// is refused (a seccomp filter, no memory for it). A SIGBUS sent to the
+/// process meanwhile may be taken by this thread, as if it did not block it.
+///
+/// # Safety
+/// As for [`copy`].
+#[cfg(target_arch = "x86_64")]
+unsafe fn copy_unblocked(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    direction: Direction,
+) -> std::result::Result<(), copy::Fault> {
+    let lo = region_side(direction, dst, src);
+    let mut bus = 1u64 << (libc::SIGBUS - 1);
+    let mut old = 0u64;
+    // SAFETY: 8-byte kernel signal sets, valid pointers.
+    unsafe { sys_sigprocmask(libc::SIG_UNBLOCK, &mut bus, &mut old) };
+    // SAFETY: the caller's promise; SIGBUS reaches the handler meanwhile.
+    let copied = unsafe { copy::copy(dst, src, len, lo, lo + len) };
+    // SAFETY: as above; the thread's own mask back.
+    unsafe { sys_sigprocmask(libc::SIG_SETMASK, &mut old, std::ptr::null_mut()) };
+    copied
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn copy_unblocked(
+    _dst: *mut u8,
+    _src: *const u8,
+    _len: usize,
+    _direction: Direction,
+) -> std::result::Result<(), copy::Fault> {
+    unreachable!("only x86-64 copies with a signal")
+}
+
+/// rt_sigprocmask on the kernel's 8-byte sets.
+///
+/// # Safety
+/// `set` and `old` are NULL or valid for 8 bytes.
+unsafe fn sys_sigprocmask(how: libc::c_int, set: *mut u64, old: *mut u64) {
+    // SAFETY: the caller's promise.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set, old, 8usize) };
 }
 
 /// The copy done by the kernel: process_vm_readv/writev on this process,
 /// in as many calls as it takes (each moves at most about 2 GiB). The
 /// region is the "remote" side, so its vanished pages fail with EFAULT
-/// instead of raising SIGBUS.
+/// instead of raising SIGBUS: `Ok(Err(fault))`. Any other failure (the
+/// call refused by a seccomp filter, no memory for it) is no answer about
+/// the bytes: `Err(errno)`.
 ///
 /// # Safety
 /// As for [`copy`].
@@ -322,7 +367,7 @@ unsafe fn kernel_copy(
     src: *const u8,
     len: usize,
     direction: Direction,
-) -> std::result::Result<(), copy::Fault> {
+) -> std::result::Result<std::result::Result<(), copy::Fault>, i32> {
     let mut done = 0usize;
     while done < len {
         // SAFETY: done < len, inside both buffers.
@@ -350,19 +395,34 @@ unsafe fn kernel_copy(
                 Direction::Write => libc::process_vm_writev(pid, &local, 1, &remote, 1, 0),
             }
         };
+        let errno = errno::errno().0;
+        if n < 0 && errno != libc::EFAULT {
+            return Err(errno);
+        }
         if n <= 0 {
-            let region = match direction {
-                Direction::Read => s as usize,
-                Direction::Write => d as usize,
-            };
-            return Err(copy::Fault {
+            let region = region_side(direction, d, s);
+            return Ok(Err(copy::Fault {
                 addr: region,
                 code: libc::BUS_ADRERR,
-            });
+            }));
         }
         done += n as usize;
     }
-    Ok(())
+    Ok(Ok(()))
+}
+
+/// The error for a copy the kernel refused to make (on an architecture
+/// without the signal-based copy): nothing is known about the bytes.
+#[cold]
+fn kernel_copy_failed(errno: i32, direction: Direction, len: usize, at: usize) -> Error {
+    let (verb, call) = match direction {
+        Direction::Read => ("read", "process_vm_readv"),
+        Direction::Write => ("write", "process_vm_writev"),
+    };
+    Error::from_os(
+        errno,
+        format!("cannot {verb} {len} bytes at {at:#x}: the kernel's copy ({call}) failed"),
+    )
 }
 
 #[cold]

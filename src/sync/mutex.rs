@@ -393,35 +393,73 @@ impl SharedMutex {
     /// Unlocks. Only the holding thread may. Unlocking after an owner death
     /// without [`SharedMutex::consistent`] makes the mutex unrecoverable for
     /// everyone and returns that error (the lock is released all the same).
+    /// A holder whose lock's state another process overwrote meanwhile
+    /// gives it back all the same (its robust list and unmaps stay right)
+    /// and is told.
     #[inline]
     pub fn unlock(&self) -> Result<()> {
-        self.ready()?;
+        if let Err(not_ready) = self.ready() {
+            return self.unlock_overwritten(not_ready);
+        }
         let me = robust::me()?;
         self.held_by(&me, "unlock")?;
-        // Only the holder changes the state, so it cannot move under us.
-        let abandoned = self.state.load(Ordering::Relaxed) == STATE_INCONSISTENT;
+        // Only the holder changes the state, so it cannot move under us
+        // (but for a hostile writer: see unlock_overwritten).
+        self.release(me, self.state.load(Ordering::Relaxed))
+    }
+
+    /// `unlock` of a mutex whose state is not a live one: by its holder
+    /// (another process overwrote the state meanwhile), it is released all
+    /// the same, so the holder's robust list and unmaps stay right.
+    #[cold]
+    #[inline(never)]
+    fn unlock_overwritten(&self, not_ready: Error) -> Result<()> {
+        let me = robust::me()?;
+        if self.held_by(&me, "unlock").is_err() {
+            return Err(not_ready);
+        }
+        self.release(me, self.state.load(Ordering::Relaxed))
+    }
+
+    /// Gives the lock back; the caller holds it, and read `state`.
+    #[inline(always)]
+    fn release(&self, me: Me, state: u32) -> Result<()> {
+        let abandoned = state == STATE_INCONSISTENT;
         let pending = me.set_pending(&self.next);
         me.dequeue(&self.prev, &self.next);
         me.note_released(self.addr());
         self.holder_ns.store(0, Ordering::Relaxed);
-        let free = if abandoned {
+        let free = if abandoned || state == STATE_UNRECOVERABLE {
             self.state.store(STATE_UNRECOVERABLE, Ordering::Relaxed);
             UNRECOVERABLE_WORD
         } else {
             0
         };
         let before = self.word.swap(free, Ordering::Release);
-        if abandoned {
+        if free != 0 {
             // Every sleeper must see the new state, not just one.
             let _ = futex::wake(&self.word, u32::MAX, Scope::Shared);
         } else if before & FUTEX_WAITERS != 0 {
             let _ = futex::wake(&self.word, 1, Scope::Shared);
         }
         me.restore_pending(pending);
-        if abandoned {
-            return Err(self.unrecoverable());
+        match state {
+            STATE_CONSISTENT => Ok(()),
+            STATE_INCONSISTENT | STATE_UNRECOVERABLE => Err(self.unrecoverable()),
+            _ => Err(self.overwritten(state)),
         }
-        Ok(())
+    }
+
+    #[cold]
+    fn overwritten(&self, state: u32) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the mutex at {:#x} was overwritten while the calling thread held it (its state \
+                 reads {state:#x}, no mapipc mutex's); the thread released it",
+                self.addr()
+            ),
+        )
     }
 
     /// Marks the data repaired after [`Acquired::OwnerDied`]: the mutex

@@ -19,11 +19,17 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    compiler_fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::Once;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{registry, RegionInfo};
+
+mod links;
+use super::mutex::FUTEX_TID_MASK;
+use links::Slot;
 
 /// Where the word lies from the link field in every entry (`futex_offset`
 /// of the list head): glibc's 64-bit layout, word at 0 and `next` at 32.
@@ -65,6 +71,12 @@ pub(crate) struct HeldTable {
     overflow: AtomicUsize,
     /// Whether a live thread owns this table.
     in_use: AtomicBool,
+    /// The id of the thread that ended holding the locks in `slots` (0
+    /// while a live thread owns the table): the kernel releases them only
+    /// after the thread's last destructor, so the table speaks for them
+    /// until then (see `still_held`). Such a table stays in use for good:
+    /// a checker that clears a slot could otherwise clear a new owner's.
+    ending: AtomicU32,
     /// The next table (all tables ever made, never freed).
     next: *const HeldTable,
 }
@@ -101,6 +113,7 @@ fn claim_table() -> &'static HeldTable {
         slots: Default::default(),
         overflow: AtomicUsize::new(0),
         in_use: AtomicBool::new(true),
+        ending: AtomicU32::new(0),
         next: ptr::null(),
     }));
     let mut first = TABLES.load(Ordering::Relaxed);
@@ -121,6 +134,7 @@ static ENDED: HeldTable = HeldTable {
     slots: [const { AtomicUsize::new(0) }; HELD_SLOTS],
     overflow: AtomicUsize::new(0),
     in_use: AtomicBool::new(true),
+    ending: AtomicU32::new(0),
     next: ptr::null(),
 };
 
@@ -130,11 +144,13 @@ impl HeldTable {
             slot.store(0, Ordering::Relaxed);
         }
         self.overflow.store(0, Ordering::Relaxed);
+        self.ending.store(0, Ordering::Relaxed);
     }
 }
 
-/// Gives the thread's table back when the thread ends: the kernel has
-/// released (marked OWNER_DIED) whatever the thread still held.
+/// Gives the thread's table back when the thread ends, or, if the thread
+/// still holds locks (which the kernel releases only after every
+/// destructor), leaves it to speak for them under the thread's id.
 struct TableOwner(Cell<Option<&'static HeldTable>>);
 
 impl Drop for TableOwner {
@@ -143,6 +159,12 @@ impl Drop for TableOwner {
             // A later call on this thread (another destructor) must not use
             // the table once another thread may have it.
             let _ = HELD.try_with(|h| h.set(&ENDED));
+            let tid = ME.try_with(Cell::get).ok().flatten().map(|me| me.tid);
+            let holds = table.slots.iter().any(|s| s.load(Ordering::Relaxed) != 0);
+            if let (Some(tid), true, 0) = (tid, holds, table.overflow.load(Ordering::Relaxed)) {
+                table.ending.store(tid, Ordering::Release);
+                return;
+            }
             table.clear();
             table.in_use.store(false, Ordering::Release);
         }
@@ -310,38 +332,58 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
         if !table.in_use.load(Ordering::Acquire) {
             continue;
         }
-        if table.overflow.load(Ordering::Acquire) != 0
-            || table
-                .slots
-                .iter()
-                .any(|s| s.load(Ordering::Acquire).wrapping_sub(start) < len)
-        {
+        if table.overflow.load(Ordering::Acquire) != 0 {
             return true;
+        }
+        let ending = table.ending.load(Ordering::Acquire);
+        for slot in &table.slots {
+            let word = slot.load(Ordering::Acquire);
+            if word.wrapping_sub(start) < len && still_held(slot, word, ending) {
+                return true;
+            }
         }
     }
     // The calling thread also for glibc's robust mutexes and channel sides.
     let Some(me) = ME.with(Cell::get) else {
         return false;
     };
+    // Bounded like the kernel's walk, and like it stops at a null link (left
+    // by a lock that another thread took after a peer cleared its word, and
+    // gave back) or at one it cannot read (a peer rewrote a link in shared
+    // memory).
     let head = me.head as usize;
-    // SAFETY: head is this thread's live list head; every link on the list
-    // names an entry this thread holds, still mapped (this check runs before
-    // any unmap). The walk is bounded like the kernel's, and like it stops
-    // at a null link (left by a lock that another thread took after a peer
-    // cleared its word, and gave back).
-    unsafe {
-        let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
-        for _ in 0..ROBUST_LIST_LIMIT {
-            if link == head || link == 0 {
-                return false;
-            }
-            let word = link.wrapping_add_signed(FUTEX_OFFSET);
-            if word.wrapping_sub(start) < len {
-                return true;
-            }
-            link = ptr::read_volatile(link as *const usize) & !1;
+    let mut link = head;
+    for _ in 0..ROBUST_LIST_LIMIT {
+        link = match me.read_slot(link, Slot::Next) {
+            Some(next) => next & !1,
+            None => return false,
+        };
+        if link == head || link == 0 {
+            return false;
+        }
+        if link.wrapping_add_signed(FUTEX_OFFSET).wrapping_sub(start) < len {
+            return true;
         }
     }
+    false
+}
+
+/// Whether the lock whose word is at `word` (inside the live region being
+/// unmapped), noted in `slot`, is still held: always while the thread that
+/// noted it lives; once it ended (`ending`, its id), until the kernel
+/// released it as the thread's last act (the word no longer holds the id),
+/// when the note is dropped.
+fn still_held(slot: &AtomicUsize, word: usize, ending: u32) -> bool {
+    if ending == 0 {
+        return true;
+    }
+    // SAFETY: a mutex's word, 4-aligned, inside the region being unmapped,
+    // which is still mapped; an atomic load, as other processes store there.
+    let value = unsafe { &*(word as *const AtomicU32) }.load(Ordering::Acquire);
+    if value & FUTEX_TID_MASK == ending {
+        return true;
+    }
+    let _ = slot.compare_exchange(word, 0, Ordering::Relaxed, Ordering::Relaxed);
     false
 }
 
@@ -461,19 +503,77 @@ impl Me {
     }
 
     /// Takes the entry out of this thread's list; it is on it.
+    ///
+    /// Its links lie in shared memory, where a peer may have rewritten
+    /// them: a neighbour they name is written only if it names the entry
+    /// back (and is readable, and writable); else the entry is cut out from
+    /// wherever the list names it (`unlink_damaged`).
     #[inline]
     pub(crate) fn dequeue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
-        let after = next.load(Ordering::Relaxed) as *mut c_void;
-        let before = prev.load(Ordering::Relaxed) as *mut c_void;
-        // SAFETY: the entry is on this thread's list (it holds the futex),
-        // so its neighbours are live entries of this thread or the head,
-        // each with a prev slot one pointer before its next slot.
-        unsafe {
-            ptr::write_volatile(untag(after).sub(1), before);
-            ptr::write_volatile(untag(before), after);
+        let me = next.as_ptr() as usize;
+        let after = next.load(Ordering::Relaxed);
+        let before = prev.load(Ordering::Relaxed);
+        let head = self.head as usize;
+        if before == head && after == head {
+            // The usual case, inline: the only entry, between the head's
+            // two links.
+            if self.read_slot(head, Slot::Next) == Some(me)
+                && self.read_slot(head, Slot::Prev) == Some(me)
+            {
+                self.write_slot(head, Slot::Prev, head);
+                compiler_fence(Ordering::SeqCst);
+                self.write_slot(head, Slot::Next, head);
+            } else {
+                self.unlink_damaged(me, after);
+            }
+        } else {
+            self.unlink_between(me, before, after);
         }
         compiler_fence(Ordering::SeqCst);
         next.store(0, Ordering::Relaxed);
         prev.store(0, Ordering::Relaxed);
+    }
+
+    /// `dequeue` of an entry with other entries around it.
+    #[inline(never)]
+    fn unlink_between(&self, me: usize, before: usize, after: usize) {
+        if self.names(before, Slot::Next, me) && self.names(after & !1, Slot::Prev, me) {
+            self.write_slot(after & !1, Slot::Prev, before);
+            compiler_fence(Ordering::SeqCst);
+            self.write_slot(before, Slot::Next, after);
+        } else {
+            self.unlink_damaged(me, after);
+        }
+    }
+
+    /// Cuts the entry whose link is `me` out of the list where a walk from
+    /// the head finds it, joining its predecessor to `after` if that names
+    /// the entry back, else to the head: the entries past a damaged link
+    /// are lost to the list (as they already were to the kernel's walk).
+    #[cold]
+    #[inline(never)]
+    fn unlink_damaged(&self, me: usize, after: usize) {
+        let head = self.head as usize;
+        let after = if self.names(after & !1, Slot::Prev, me) {
+            after
+        } else {
+            head
+        };
+        let mut link = head;
+        for _ in 0..ROBUST_LIST_LIMIT {
+            let Some(first) = self.read_slot(link, Slot::Next).map(|n| n & !1) else {
+                return;
+            };
+            if first == me {
+                self.write_slot(after & !1, Slot::Prev, link);
+                compiler_fence(Ordering::SeqCst);
+                self.write_slot(link, Slot::Next, after);
+                return;
+            }
+            if first == head || first == 0 {
+                return;
+            }
+            link = first;
+        }
     }
 }
