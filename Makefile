@@ -234,6 +234,7 @@ demo: lib $(B)/c_tests/static/lab_mmap_write $(B)/c_tests/static/lab_mmap_read \
       $(B)/c_tests/static/lab_sysv_reader $(B)/c_tests/static/lab_sync_writer \
       $(B)/c_tests/static/lab_sync_reader $(B)/c_tests/static/lab_file_writer \
       $(B)/c_tests/static/lab_truncated_reader $(B)/c_tests/static/lab_chat_channel \
+      $(B)/c_tests/static/lab_chat_server \
       $(B)/c_tests/static/example_share_server $(B)/c_tests/static/example_share_client \
       $(B)/c_tests/static/lab_shmdemo $(B)/c_tests/static/example_temporary_sender \
       $(B)/c_tests/static/misuse cli

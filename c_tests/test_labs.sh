@@ -187,6 +187,28 @@ chat_over_channels() {
     rm talk a.out b.out
 }
 
+# 004's chat as a server with three clients: the server hears every
+# client's lines; a client hears only others' lines (which ones depends on
+# who left first), and its goodbye closes its channel.
+chat_server_with_clients() {
+    printf 'welcome\n' | run chat_server room serve 3 > s.out &
+    local s=$! k
+    for k in 0 1 2; do
+        printf 'hi from %s\nbye from %s\n' "$k" "$k" | run chat_server room client "$k" > "c$k.out" &
+    done
+    wait
+    expect_eq "server heard" "$(sort s.out | tr '\n' '|')" \
+        "client 0 left|client 0: bye from 0|client 0: hi from 0|client 1 left|client 1: bye from 1|client 1: hi from 1|client 2 left|client 2: bye from 2|client 2: hi from 2|server: welcome|"
+    for k in 0 1 2; do
+        if grep -q "client $k:" "c$k.out" || grep -qvE '^(server: welcome|client [0-2]: (hi|bye) from [0-2])$' "c$k.out"; then
+            cat "c$k.out" >&2
+            return 1
+        fi
+    done
+    expect_eq "mode" "$(mode_of room)" 600
+    rm room s.out c0.out c1.out c2.out
+}
+
 # 003: the file-based writer and reader on "test", one after the other.
 file_writer_and_reader() {
     expect_failure MAPIPC_ERR_NOT_FOUND file_reader test
@@ -236,7 +258,7 @@ for c in mmap_write_then_read mmap_read_refuses_bad_files mmap_shared_fills_and_
          copies_match_byte_for_byte data_file_layout anonymous_sum_is_30 file_writer_and_reader \
          anonymous_string sysv_writer_and_reader shmdemo_round_trip chat_write_then_read \
          anonymous_sum_with_wait anonymous_string_with_mutex sync_writer_and_reader \
-         truncated_reader_modes pipe_exchange_over_channel chat_over_channels; do
+         truncated_reader_modes pipe_exchange_over_channel chat_over_channels chat_server_with_clients; do
     case_ "$c"
 done
 exit $failed

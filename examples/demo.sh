@@ -77,6 +77,24 @@ sed 's/^/       /' b.out
 say "(each line one message; end of input closes a side's channel and ends the other's receive)"
 rm talk a.out b.out
 
+step "a chat server and three clients: one many-sender channel in, one channel back to each client, one epoll"
+say "\$ printf 'welcome\\n' | chat_server room serve 3 &"
+say "\$ printf 'hi all\\n' | chat_server room client 0   (and clients 1 and 2, at once)"
+printf 'welcome\n' | "$bin/lab_chat_server" room serve 3 > server.out &
+s=$!
+for k in 0 1 2; do
+    printf 'hi all, %s here\nbye from %s\n' "$k" "$k" | "$bin/lab_chat_server" room client "$k" > "c$k.out" &
+done
+wait
+say "what the server printed:"
+sed 's/^/       /' server.out
+for k in 0 1 2; do
+    say "what client $k printed:"
+    sed 's/^/       /' "c$k.out"
+done
+say "(clients wrote in place with reserve/commit; the server read in place with peek/release)"
+rm room server.out c0.out c1.out c2.out
+
 step "two processes share a System V segment (seed 003: writer, reader)"
 : > keytest
 say "\$ sysv_writer            # ftok(\"keytest\", 100), created mode 0600"

@@ -42,6 +42,17 @@
 
 
 /**
+ * Option of mapipc_channel_init_with(): any number of threads, in any
+ * processes, may send at the same time; senders never get
+ * MAPIPC_ERR_BUSY. Each message arrives whole and once, and the messages
+ * of one thread in the order it sent them. A sender that dies at any
+ * instant costs only its own unfinished message; the receiver does not
+ * get MAPIPC_ERR_CLOSED when a sender dies (only mapipc_channel_close
+ * closes such a channel).
+ */
+#define MAPIPC_CHANNEL_MANY_SENDERS 1
+
+/**
  * Pages readable.
  */
 #define MAPIPC_READ 1
@@ -353,8 +364,21 @@ const char *mapipc_version(void);
 mapipc_status mapipc_channel_init(void *chan, size_t size);
 
 /**
- * Stores in `*out` the largest message the channel at `chan` can carry
- * (its size less 392 bytes of bookkeeping, rounded down to 8).
+ * mapipc_channel_init() with options: 0, or MAPIPC_CHANNEL_MANY_SENDERS.
+ * Unknown option bits are MAPIPC_ERR_INVALID_ARGUMENT; so is an existing
+ * channel made with other options or another size (size 0 is resolved to
+ * the region's end first). `init_with(chan, size, 0)` is
+ * `init(chan, size)`.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_init_with(void *chan, size_t size, uint32_t options);
+
+/**
+ * Stores in `*out` the largest message the channel at `chan` can carry:
+ * (size - 448) / 2 rounded down to 64, so that a message of that size fits
+ * contiguously in the ring wherever an empty channel's position stands.
  *
  * # Safety
  * `out` is NULL or writable; `chan` is checked before use.
@@ -412,6 +436,87 @@ mapipc_status mapipc_channel_recv(void *chan,
  * None beyond passing a pointer value: it is checked before use.
  */
 mapipc_status mapipc_channel_close(void *chan);
+
+/**
+ * Reserves room for a message of `len` bytes and sets `*buf` to `len`
+ * contiguous writable bytes inside the channel (64-byte aligned), waiting
+ * for room at most `timeout_ns` like send. Write the message there, then
+ * mapipc_channel_commit() or mapipc_channel_cancel(). On an empty channel
+ * a reservation of up to max_message bytes never waits.
+ *
+ * The calling thread holds the reservation: with one sender, other
+ * threads' sends get MAPIPC_ERR_BUSY meanwhile. A thread or process that
+ * ends while holding it publishes nothing and frees the channel. More
+ * than max_message bytes: MAPIPC_ERR_TOO_LARGE; a second reservation by
+ * the same thread: MAPIPC_ERR_INVALID_ARGUMENT. On failure `*buf` is NULL.
+ *
+ * # Safety
+ * `buf` is NULL or writable; `chan` is checked before use.
+ */
+mapipc_status mapipc_channel_reserve(void *chan, size_t len, int64_t timeout_ns, void **buf);
+
+/**
+ * Publishes the first `len` bytes of the calling thread's reservation as
+ * one message (`len` at most the reserved length, else
+ * MAPIPC_ERR_INVALID_ARGUMENT and the reservation stays). No reservation:
+ * MAPIPC_ERR_INVALID_ARGUMENT. The channel closed while the reservation
+ * was held: MAPIPC_ERR_CLOSED, nothing published, reservation dropped.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_commit(void *chan, size_t len);
+
+/**
+ * Drops the calling thread's reservation, publishing nothing. No
+ * reservation: MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_cancel(void *chan);
+
+/**
+ * Waits like recv for the next message and sets `*msg` and `*len` to it,
+ * in place (read-only, valid until mapipc_channel_release()). It stays
+ * queued until then: a receiver that dies before releasing leaves it for
+ * the next one. Meanwhile recv and peek by this thread are
+ * MAPIPC_ERR_INVALID_ARGUMENT and other threads' receives get
+ * MAPIPC_ERR_BUSY. On failure `*msg` is NULL and `*len` 0.
+ *
+ * # Safety
+ * `msg` and `len` are NULL or writable; `chan` is checked before use.
+ */
+mapipc_status mapipc_channel_peek(void *chan, const void **msg, size_t *len, int64_t timeout_ns);
+
+/**
+ * Removes the message the calling thread peeked from the queue. No peeked
+ * message (or peeked by another thread): MAPIPC_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * None beyond passing a pointer value: it is checked before use.
+ */
+mapipc_status mapipc_channel_release(void *chan);
+
+/**
+ * Sets `*out_fd` to a new close-on-exec descriptor (the caller closes it)
+ * that poll, select and epoll report readable (POLLIN) exactly while a
+ * recv would not wait: a message is queued (a peeked one included), the
+ * channel is closed, or (one-sender channels) its sender's process has
+ * exited. Works in any process that maps the channel, whichever user runs
+ * the senders.
+ *
+ * How: this process gets one eventfd per channel, kept in step by a
+ * helper thread that sleeps on the channel's futex words (signals
+ * blocked); senders and receivers anywhere wake it through the shared
+ * memory. The thread and eventfd last until the channel's region is
+ * unmapped here. While no process has such a descriptor, send and recv
+ * make no system call for it. On failure `*out_fd` is -1.
+ *
+ * # Safety
+ * `out_fd` is NULL or writable; `chan` is checked before use.
+ */
+mapipc_status mapipc_channel_fd(void *chan, int32_t *out_fd);
 
 /**
  * The name of a status code as a static string, e.g.

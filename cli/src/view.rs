@@ -103,7 +103,7 @@ fn who(pid: Option<u32>) -> String {
     }
 }
 
-/// One line for a table cell: `ch v1 2 msg 24 B snd 12 alive rcv -`.
+/// One line for a table cell: `ch v2 2 msg 256 B snd 12 alive rcv -`.
 pub fn channel_brief(c: &ChannelState) -> String {
     let msgs = c.queued_messages.map_or("?".to_string(), |m| m.to_string());
     let side = |p: Option<u32>| {

@@ -222,12 +222,13 @@ fn inspect_channel_with_a_sender_that_is_killed() {
     let ch = &v["channel"];
     assert_eq!(
         (ch["version"].as_u64(), ch["many_senders"].as_bool()),
-        (Some(1), Some(false))
+        (Some(2), Some(false))
     );
     assert_eq!(ch["capacity"].as_u64(), Some(8192 - 384));
     assert_eq!(
         (ch["queued_bytes"].as_u64(), ch["queued_messages"].as_u64()),
-        (Some(16), Some(1))
+        (Some(128), Some(1)),
+        "one 5-byte message: a 64-byte frame header and 64 bytes of payload"
     );
     assert_eq!(ch["closed"], false);
     assert_eq!(
@@ -365,7 +366,7 @@ fn ls_lists_posix_objects_with_their_channel_and_users() {
     );
     let row = text.lines().find(|l| l.contains(&chan.name)).unwrap();
     assert!(
-        row.contains("4.0 KiB") && row.contains("0600") && row.contains("v1 0 msg"),
+        row.contains("4.0 KiB") && row.contains("0600") && row.contains("v2 0 msg"),
         "{row}"
     );
 }

@@ -1,44 +1,42 @@
-//! A message channel through shared memory: one sender and one receiver at
-//! a time, in any threads of any processes, with pipe semantics (whole
+//! A message channel through shared memory, with pipe semantics (whole
 //! messages, in order, once; close; the other side's death noticed) at
-//! shared-memory speed.
+//! shared-memory speed: one receiver at a time, and one sender at a time
+//! or (made so) any number of senders at once; zero-copy reservations and
+//! peeks; a descriptor for event loops.
 //!
-//! A single-producer single-consumer ring of framed messages (`layout`,
-//! docs/channel-format.md). The fast path takes the side (`side`), copies,
-//! publishes with one store, and makes no system call: a side that must
-//! wait spins briefly, then sets its "sleeping" word and sleeps on it, and
-//! the other side wakes it only when that word says so. A sleeping side
-//! wakes every 100 ms to ask whether the other side's process still runs
-//! (`peer`), so the death of either side, even by SIGKILL, ends a wait
-//! within a second instead of never. Owns the channel's bytes in memory;
-//! must not trust them (another process may have written anything there)
-//! and builds on `sync` and `region` only.
+//! A ring of framed messages (`layout`, docs/channel-format.md). The fast
+//! path takes the side (`side`), copies, publishes with one store, and
+//! makes no system call: a side that must wait spins for about as long as
+//! its last wait took, then sleeps on a waiter word that the other side
+//! looks at after publishing (`wait`). Many senders claim frames without a
+//! lock (`many`). Owns the channel's bytes in memory; must not trust them
+//! (another process may have written anything there) and builds on `sync`
+//! and `region` only.
 
+mod holds;
 pub mod inspect;
 mod layout;
+mod many;
+mod notify;
 mod peer;
 mod side;
+mod wait;
+mod zero;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::registry::{self, Need};
 use crate::region::Region;
-use crate::sync::futex::{self, Deadline, Scope, Timeout};
+use crate::sync::futex::{self, Scope, Timeout};
 pub use inspect::{inspect, ChannelState};
 pub use layout::HEADER;
-use layout::{Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE};
+use layout::{
+    Frame, Header, FRAME_HEADER, MAX_POSITION, MAX_SIZE, MIN_SIZE, PUBLISHED, SKIP, TID_MASK,
+};
 use side::Token;
-
-/// How often a sleeping side looks whether the other side's process ended.
-const LIVENESS_SLICE: Duration = Duration::from_millis(100);
-/// Rounds of busy-waiting before yielding, and yields before sleeping: a
-/// round trip between two cores takes ~0.1-0.5 µs, a futex sleep and wake
-/// ~15 µs. Yielding lets the other side run when both share a core.
-const SPINS: u32 = 256;
-const YIELDS: u32 = 16;
+use wait::Who;
 
 /// Alignment of a channel in memory.
 pub const ALIGN: usize = 64;
@@ -59,6 +57,7 @@ pub struct Channel<'a> {
     hdr: &'a Header,
     ring: *mut u8,
     capacity: u64,
+    many: bool,
     scope: Scope,
 }
 
@@ -70,10 +69,11 @@ struct Known {
     generation: u64,
     addr: usize,
     /// The header's `ident` when found: a channel re-initialised in place
-    /// (another size) is looked at again.
+    /// (another size or kind) is looked at again.
     ident: u64,
     writable: bool,
     capacity: u64,
+    many: bool,
     scope: Scope,
 }
 
@@ -84,6 +84,7 @@ impl Known {
         ident: 0,
         writable: false,
         capacity: 0,
+        many: false,
         scope: Scope::Shared,
     };
 }
@@ -92,11 +93,15 @@ thread_local! {
     static KNOWN: Cell<[Known; 2]> = const { Cell::new([Known::NONE; 2]) };
 }
 
-/// Which side a call plays.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Sender,
-    Receiver,
+/// A message found at the head of the queue.
+#[derive(Clone, Copy)]
+struct Found {
+    /// Its frame's position and whole length.
+    pos: u64,
+    frame: u64,
+    /// Where its bytes start (a position) and how many there are.
+    payload: u64,
+    len: usize,
 }
 
 impl<'a> Channel<'a> {
@@ -105,11 +110,21 @@ impl<'a> Channel<'a> {
     /// already. Safe to race: one caller initialises, the others see it
     /// done.
     pub fn init_in(region: &'a Region, offset: usize, size: usize) -> Result<Channel<'a>> {
+        Self::init_with_in(region, offset, size, false)
+    }
+
+    /// [`init_in`](Self::init_in) for many senders at once (`many`) or one.
+    pub fn init_with_in(
+        region: &'a Region,
+        offset: usize,
+        size: usize,
+        many: bool,
+    ) -> Result<Channel<'a>> {
         let (addr, room) = place_in(region, offset)?;
         // SAFETY: place_in checked `room` writable bytes at an aligned addr,
         // alive as long as the borrow of region.
         unsafe {
-            init_at(addr, size, room)?;
+            init_at(addr, size, room, many)?;
             Channel::at(addr, room, crate::sync::scope_of(&region.info()))
         }
     }
@@ -132,7 +147,7 @@ impl<'a> Channel<'a> {
         // SAFETY: the caller's promise; Header is atomics only.
         let hdr = unsafe { &*(addr as *const Header) };
         let ident = hdr.ident.load(Ordering::Acquire);
-        let Some(size) = layout::size_of_ident(ident) else {
+        let Some((size, many)) = layout::decode_ident(ident) else {
             return Err(not_a_channel(addr, ident));
         };
         // The size comes from shared memory: bound it by what init accepts
@@ -153,6 +168,7 @@ impl<'a> Channel<'a> {
             hdr,
             ring: (addr + HEADER) as *mut u8,
             capacity: layout::capacity(size),
+            many,
             scope,
         })
     }
@@ -176,6 +192,7 @@ impl<'a> Channel<'a> {
                     hdr,
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
+                    many: k.many,
                     scope: k.scope,
                 });
             }
@@ -198,6 +215,7 @@ impl<'a> Channel<'a> {
             ident: ch.hdr.ident.load(Ordering::Relaxed),
             writable: place.is_writable(),
             capacity: ch.capacity,
+            many: ch.many,
             scope: ch.scope,
         };
         KNOWN.with(|k| {
@@ -213,18 +231,178 @@ impl<'a> Channel<'a> {
 
     /// The largest message this channel can carry.
     pub fn max_message(&self) -> usize {
-        layout::max_message(self.capacity)
+        layout::max_message(self.capacity) as usize
+    }
+
+    /// Whether any number of threads may send at once.
+    pub fn is_many_senders(&self) -> bool {
+        self.many
+    }
+
+    /// Closes the channel: later sends fail with `Closed`; receives drain
+    /// what is queued, then fail with `Closed`. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        self.hdr.closed.store(1, Ordering::SeqCst);
+        for flag in [&self.hdr.data_waiters, &self.hdr.room_waiters] {
+            flag.store(0, Ordering::SeqCst);
+            futex::wake(flag, u32::MAX, self.scope).map_err(|e| {
+                Error::from_os(
+                    e,
+                    format_args!("cannot wake the sides of the channel at {:#x}", self.addr()),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.hdr.closed.load(Ordering::SeqCst) != 0
+    }
+
+    fn send_side(&self) -> Token<'a> {
+        Token {
+            word: &self.hdr.send_word,
+            prev: &self.hdr.send_prev,
+            next: &self.hdr.send_next,
+        }
+    }
+
+    fn recv_side(&self) -> Token<'a> {
+        Token {
+            word: &self.hdr.recv_word,
+            prev: &self.hdr.recv_prev,
+            next: &self.hdr.recv_next,
+        }
+    }
+
+    /// The frame header at position `pos` (a multiple of 64).
+    #[inline]
+    fn frame(&self, pos: u64) -> &'a Frame {
+        // SAFETY: positions are multiples of 64 and the capacity too, so a
+        // 64-byte frame header at pos % capacity lies inside the ring, which
+        // starts 64-aligned; Frame is atomics only.
+        unsafe { &*(self.ring.add((pos % self.capacity) as usize) as *const Frame) }
+    }
+
+    /// The address of the byte at position `pos`.
+    #[inline]
+    fn byte_at(&self, pos: u64) -> *mut u8 {
+        // SAFETY: pos % capacity lies inside the ring.
+        unsafe { self.ring.add((pos % self.capacity) as usize) }
+    }
+
+    /// Records this process as the sender (or receiver): its id and PID
+    /// namespace in `id`, its pid alone in `pid` (for inspection).
+    #[inline]
+    fn note_me(id: &AtomicU64, pid: &AtomicU32) {
+        let me = peer::my_id();
+        if id.load(Ordering::Relaxed) != me {
+            id.store(me, Ordering::Relaxed);
+            pid.store(me as u32, Ordering::Release);
+        }
+    }
+
+    /// Sends one message, waiting while the channel is full.
+    #[inline]
+    pub fn send(&self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.check_sendable(msg.len())?;
+        if self.many {
+            return self.send_many(msg, timeout);
+        }
+        let hdr = self.hdr;
+        let _held = self.send_side().take("sending", "a reservation")?;
+        Self::note_me(&hdr.sender_id, &hdr.sender_pid);
+        let tail = self.check_position(
+            hdr.tail.load(Ordering::Relaxed),
+            hdr.head_seen.load(Ordering::Relaxed),
+        )?;
+        let (payload, frame) = layout::frame_span(tail, msg.len() as u64, self.capacity);
+        self.wait_for_room(tail, frame, timeout)?;
+        // SAFETY: the frame's bytes are free (the receiver is past them) and
+        // only this thread, holding the send side, writes there.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.byte_at(payload), msg.len()) };
+        self.publish_one(tail, frame, msg.len(), msg.len());
+        Ok(())
+    }
+
+    /// Too large or closed: what every send and reserve refuses at once.
+    #[inline]
+    fn check_sendable(&self, len: usize) -> Result<()> {
+        if len > self.max_message() {
+            return Err(self.too_large(len));
+        }
+        if self.is_closed() {
+            return Err(self.closed_error("send"));
+        }
+        Ok(())
+    }
+
+    /// Writes the frame header at `tail` and publishes the frame (one
+    /// sender), waking a waiting receiver.
+    #[inline]
+    fn publish_one(&self, tail: u64, frame: u64, claim: usize, len: usize) {
+        self.write_frame_header(tail, claim, len);
+        // Publish, then look whether a receiver sleeps: the SeqCst pair with
+        // its "set flag, re-check tail" means one of us sees the other.
+        self.hdr.tail.store(tail + frame, Ordering::SeqCst);
+        self.wake_waiters(&self.hdr.data_waiters);
+    }
+
+    #[inline]
+    fn write_frame_header(&self, pos: u64, claim: usize, len: usize) {
+        let f = self.frame(pos);
+        f.claim.store(claim as u32, Ordering::Relaxed);
+        f.len.store(len as u32, Ordering::Relaxed);
+        f.check.store(!(len as u32), Ordering::Relaxed);
+        f.state.store(PUBLISHED, Ordering::Relaxed);
+    }
+
+    /// Waits until a frame of `frame` bytes at `tail` leaves a frame header
+    /// free after it.
+    #[inline(always)]
+    fn wait_for_room(&self, tail: u64, frame: u64, timeout: Timeout) -> Result<()> {
+        let hdr = self.hdr;
+        let room = |head: u64| {
+            self.queued(head, tail)
+                .map(|used| used + frame + FRAME_HEADER <= self.capacity)
+        };
+        // Damaged positions count as "ready", to be reported below.
+        let fits = || {
+            let head = hdr.head.load(Ordering::SeqCst);
+            hdr.head_seen.store(head, Ordering::Relaxed);
+            room(head) != Some(false)
+        };
+        if room(hdr.head_seen.load(Ordering::Relaxed)) == Some(true) {
+            return Ok(());
+        }
+        if !fits() {
+            self.wait(Who::Sender, timeout, &fits)?;
+        }
+        let head = hdr.head_seen.load(Ordering::Relaxed);
+        match room(head) {
+            Some(true) => Ok(()),
+            _ => Err(self.bad_positions(head, tail)),
+        }
     }
 
     /// Bytes queued between `head` and `tail`, or `None` if these cannot
-    /// be positions of this channel (misaligned, more than the ring holds,
-    /// beyond any real count): any process mapping the memory may have
-    /// written them.
+    /// be positions of this channel (not multiples of 64, more apart than
+    /// the ring holds, beyond any real count): any process mapping the
+    /// memory may have written them.
     #[inline]
     fn queued(&self, head: u64, tail: u64) -> Option<u64> {
         let used = tail.wrapping_sub(head);
-        ((head | tail) & 7 == 0 && (head | tail) < MAX_POSITION && used <= self.capacity)
+        ((head | tail) & 63 == 0 && (head | tail) < MAX_POSITION && used <= self.capacity)
             .then_some(used)
+    }
+
+    /// A position this channel's side may start from (see [`queued`](Self::queued)).
+    #[inline]
+    fn check_position(&self, pos: u64, other: u64) -> Result<u64> {
+        if pos & 63 != 0 || pos >= MAX_POSITION {
+            return Err(self.bad_positions(pos, other));
+        }
+        Ok(pos)
     }
 
     #[cold]
@@ -241,100 +419,98 @@ impl<'a> Channel<'a> {
         )
     }
 
-    /// Closes the channel: later sends fail with `Closed`; receives drain
-    /// what is queued, then fail with `Closed`. Idempotent.
-    pub fn close(&self) -> Result<()> {
-        self.hdr.closed.store(1, Ordering::SeqCst);
-        for flag in [&self.hdr.recv_sleeping, &self.hdr.send_sleeping] {
-            flag.store(0, Ordering::SeqCst);
-            futex::wake(flag, u32::MAX, self.scope).map_err(|e| {
-                Error::from_os(
-                    e,
-                    format_args!("cannot wake the sides of the channel at {:#x}", self.addr()),
-                )
-            })?;
-        }
-        Ok(())
-    }
-
-    fn is_closed(&self) -> bool {
-        self.hdr.closed.load(Ordering::SeqCst) != 0
-    }
-
-    /// Sends one message, waiting while the channel is full.
-    #[inline]
-    pub fn send(&self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        if msg.len() > self.max_message() {
-            return Err(self.too_large(msg.len()));
-        }
-        if self.is_closed() {
-            return Err(self.closed_error("send"));
-        }
-        let hdr = self.hdr;
-        let _held = Token {
-            word: &hdr.send_word,
-            prev: &hdr.send_prev,
-            next: &hdr.send_next,
-        }
-        .take("sending")?;
-        let me = peer::my_id();
-        if hdr.sender_id.load(Ordering::Relaxed) != me {
-            hdr.sender_id.store(me, Ordering::Relaxed);
-            hdr.sender_pid.store(me as u32, Ordering::Release);
-        }
-        let frame = layout::frame_len(msg.len());
-        let tail = hdr.tail.load(Ordering::Relaxed);
-        let room = |head: u64| {
-            self.queued(head, tail)
-                .map(|used| self.capacity - used >= frame)
-        };
-        // Damaged positions count as "ready", to be reported below.
-        let fits = || {
-            let head = hdr.head.load(Ordering::SeqCst);
-            hdr.head_seen.store(head, Ordering::Relaxed);
-            room(head) != Some(false)
-        };
-        if room(hdr.head_seen.load(Ordering::Relaxed)) != Some(true) && !fits() {
-            self.wait(Who::Sender, timeout, &fits)?;
-        }
-        let head = hdr.head_seen.load(Ordering::Relaxed);
-        match self.queued(head, tail) {
-            Some(used) if self.capacity - used >= frame => {}
-            _ => return Err(self.bad_positions(head, tail)),
-        }
-        // SAFETY: `frame` bytes from `tail` are free (the receiver is past
-        // them) and only this thread, holding the send side, writes there.
-        unsafe {
-            self.put_frame_header(tail, msg.len());
-            self.put(tail + FRAME_HEADER as u64, msg);
-        }
-        // Publish, then look whether the receiver sleeps: the SeqCst pair
-        // with its "set flag, re-check tail" means one of us sees the other.
-        hdr.tail.store(tail + frame, Ordering::SeqCst);
-        self.wake_if_sleeping(&hdr.recv_sleeping);
-        Ok(())
-    }
-
     /// Receives the next message into `buf`, waiting while the channel is
     /// empty.
     #[inline]
     pub fn recv(&self, buf: &mut [u8], timeout: Timeout) -> Result<Received> {
+        match self.recv_or_empty(buf, timeout)? {
+            Some(received) => Ok(received),
+            None => Err(self.nothing_now()),
+        }
+    }
+
+    /// [`recv`](Self::recv), but `None` instead of an error when a receive
+    /// with timeout 0 finds nothing (and nothing else to report): a
+    /// caller that polls in a loop pays for no error message.
+    #[inline]
+    pub(crate) fn recv_or_empty(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+    ) -> Result<Option<Received>> {
+        let _held = self.recv_side().take("receiving", "a peeked message")?;
+        if timeout == Timeout::Poll && self.polled_empty() {
+            return Ok(None);
+        }
+        let found = self.next_message(timeout)?;
+        if found.len > buf.len() {
+            return Ok(Some(Received::TooSmall(found.len)));
+        }
+        // SAFETY: the message lies between head and the published tail,
+        // which no sender writes any more; buf holds len bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.byte_at(found.payload), buf.as_mut_ptr(), found.len)
+        };
+        self.consume(found);
+        Ok(Some(Received::Message(found.len)))
+    }
+
+    /// Whether a poll finds the queue empty and open, its sender (one
+    /// sender) looked alive lately: nothing to report but "nothing now".
+    #[inline]
+    fn polled_empty(&self) -> bool {
         let hdr = self.hdr;
-        let _held = Token {
-            word: &hdr.recv_word,
-            prev: &hdr.recv_prev,
-            next: &hdr.recv_next,
-        }
-        .take("receiving")?;
-        let me = peer::my_id();
-        if hdr.receiver_id.load(Ordering::Relaxed) != me {
-            hdr.receiver_id.store(me, Ordering::Relaxed);
-            hdr.receiver_pid.store(me as u32, Ordering::Release);
-        }
         let head = hdr.head.load(Ordering::Relaxed);
-        if head & 7 != 0 || head >= MAX_POSITION {
-            return Err(self.bad_positions(head, hdr.tail_seen.load(Ordering::Relaxed)));
+        if head & 63 != 0 {
+            return false;
         }
+        if self.many {
+            return hdr.tail.load(Ordering::SeqCst) == head && !self.is_closed();
+        }
+        let tail = hdr.tail.load(Ordering::SeqCst);
+        hdr.tail_seen.store(tail, Ordering::Relaxed);
+        tail == head
+            && !self.is_closed()
+            && hdr.receiver_id.load(Ordering::Relaxed) == peer::my_id()
+            && !peer::is_gone_lately(hdr.sender_id.load(Ordering::Relaxed))
+    }
+
+    #[cold]
+    fn nothing_now(&self) -> Error {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "no message arrived on the channel at {:#x} at once",
+                self.addr()
+            ),
+        )
+        .with_errno(libc::EAGAIN)
+    }
+
+    /// Takes a received frame off the queue and wakes waiting senders.
+    #[inline]
+    fn consume(&self, found: Found) {
+        self.hdr
+            .head
+            .store(found.pos + found.frame, Ordering::SeqCst);
+        self.wake_waiters(&self.hdr.room_waiters);
+        notify::after_receive(self);
+    }
+
+    /// The message at the head of the queue, waiting for one (the caller
+    /// holds the receive side). Many senders: frames abandoned by their
+    /// writers are skipped on the way.
+    #[inline(always)]
+    fn next_message(&self, timeout: Timeout) -> Result<Found> {
+        let hdr = self.hdr;
+        Self::note_me(&hdr.receiver_id, &hdr.receiver_pid);
+        if self.many {
+            return self.next_many(timeout);
+        }
+        let head = self.check_position(
+            hdr.head.load(Ordering::Relaxed),
+            hdr.tail_seen.load(Ordering::Relaxed),
+        )?;
         let arrived = || {
             let tail = hdr.tail.load(Ordering::SeqCst);
             hdr.tail_seen.store(tail, Ordering::Relaxed);
@@ -350,42 +526,31 @@ impl<'a> Channel<'a> {
         if self.queued(head, tail).is_none() {
             return Err(self.bad_positions(head, tail));
         }
-        let len = self.frame_at(head, tail)?;
-        if len > buf.len() {
-            return Ok(Received::TooSmall(len));
-        }
-        // SAFETY: the frame lies between head and the published tail, which
-        // the sender no longer writes; buf holds len bytes.
-        unsafe { self.get(head + FRAME_HEADER as u64, &mut buf[..len]) };
-        hdr.head
-            .store(head + layout::frame_len(len), Ordering::SeqCst);
-        self.wake_if_sleeping(&hdr.send_sleeping);
-        Ok(Received::Message(len))
+        self.frame_at(head, tail)
     }
 
-    /// The length of the message at `head`, checked against what the ring
-    /// can hold: damage by a stray write is reported, never followed.
+    /// The published frame at `head`, checked against the ring and `tail`:
+    /// damage by a stray write is reported, never followed.
     #[inline]
-    fn frame_at(&self, head: u64, tail: u64) -> Result<usize> {
-        // SAFETY: head is 8-aligned (checked by `queued`), capacity a
-        // non-zero multiple of 8 and the ring 64-aligned, so the 8 bytes at
-        // ring offset head % capacity lie inside the ring, aligned.
-        let raw = unsafe {
-            self.ring
-                .add((head % self.capacity) as usize)
-                .cast::<u64>()
-                .read()
-        };
-        let raw = u64::from_le(raw);
-        let (len, check) = (raw as u32, (raw >> 32) as u32);
-        let len_usize = len as usize;
-        if check != !len
-            || len_usize > self.max_message()
-            || layout::frame_len(len_usize) > tail - head
-        {
+    fn frame_at(&self, head: u64, tail: u64) -> Result<Found> {
+        let f = self.frame(head);
+        let claim = u64::from(f.claim.load(Ordering::Relaxed));
+        let len = f.len.load(Ordering::Relaxed);
+        let check = f.check.load(Ordering::Relaxed);
+        let max = layout::max_message(self.capacity);
+        if claim > max || u64::from(len) > claim || check != !len || head % 64 != 0 {
             return Err(self.damaged(head, len));
         }
-        Ok(len_usize)
+        let (payload, frame) = layout::frame_span(head, claim, self.capacity);
+        if tail.wrapping_sub(head) < frame || tail.wrapping_sub(head) > self.capacity {
+            return Err(self.damaged(head, len));
+        }
+        Ok(Found {
+            pos: head,
+            frame,
+            payload,
+            len: len as usize,
+        })
     }
 
     #[cold]
@@ -400,127 +565,13 @@ impl<'a> Channel<'a> {
         )
     }
 
-    /// Writes the frame header of a `len`-byte message at position `pos`:
-    /// the length and its complement, as one little-endian u64.
-    ///
-    /// # Safety
-    /// The 8 bytes at `pos` are free for the caller to write.
+    /// Wakes whoever waits on `word` (a side, a descriptor's helper); no
+    /// system call when nobody does.
     #[inline]
-    unsafe fn put_frame_header(&self, pos: u64, len: usize) {
-        let len = len as u32;
-        let raw = (len as u64 | ((!len as u64) << 32)).to_le();
-        // SAFETY: 8-aligned inside the ring, as in frame_at; the caller owns
-        // the bytes.
-        unsafe {
-            self.ring
-                .add((pos % self.capacity) as usize)
-                .cast::<u64>()
-                .write(raw)
-        };
-    }
-
-    /// Waits until `ready()` (or a reason to stop): spins, then sleeps on
-    /// the side's flag, waking now and then to check the other process.
-    #[cold]
-    fn wait(&self, who: Who, timeout: Timeout, ready: &dyn Fn() -> bool) -> Result<()> {
-        let hdr = self.hdr;
-        let (flag, peer_pid) = match who {
-            Who::Receiver => (&hdr.recv_sleeping, &hdr.sender_id),
-            Who::Sender => (&hdr.send_sleeping, &hdr.receiver_id),
-        };
-        let deadline = Deadline::after(timeout);
-        if timeout != Timeout::Poll {
-            for round in 0..SPINS + YIELDS {
-                if ready() {
-                    return Ok(());
-                }
-                if round < SPINS {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-        }
-        loop {
-            if self.is_closed() {
-                // Queued messages are still delivered after close.
-                if who == Who::Receiver && ready() {
-                    return Ok(());
-                }
-                return Err(self.closed_error(match who {
-                    Who::Sender => "send",
-                    Who::Receiver => "receive from",
-                }));
-            }
-            let id = peer_pid.load(Ordering::Relaxed);
-            if peer::is_gone(id) {
-                if ready() {
-                    return Ok(());
-                }
-                return Err(self.peer_gone(who, id as u32));
-            }
-            if deadline.expired() {
-                return Err(self.timed_out(who, timeout));
-            }
-            flag.store(1, Ordering::SeqCst);
-            if ready() || self.is_closed() {
-                flag.store(0, Ordering::Relaxed);
-                if ready() {
-                    return Ok(());
-                }
-                continue;
-            }
-            futex::wait(flag, 1, &deadline.at_most(LIVENESS_SLICE), self.scope);
-            flag.store(0, Ordering::Relaxed);
-            if ready() {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Wakes the other side if it said it sleeps; no system call otherwise.
-    #[inline]
-    fn wake_if_sleeping(&self, flag: &AtomicU32) {
-        if flag.load(Ordering::SeqCst) != 0 && flag.swap(0, Ordering::SeqCst) != 0 {
-            // A failed wake leaves the sleeper to its 100 ms look-around.
-            let _ = futex::wake(flag, 1, self.scope);
-        }
-    }
-
-    /// Copies `bytes` into the ring at position `pos`, wrapping at its end.
-    ///
-    /// # Safety
-    /// The bytes from `pos` are free for the caller to write.
-    unsafe fn put(&self, pos: u64, bytes: &[u8]) {
-        let at = (pos % self.capacity) as usize;
-        let first = bytes.len().min(self.capacity as usize - at);
-        // SAFETY: at + first <= capacity and the rest starts at the ring's
-        // beginning, all inside the channel; the caller owns those bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring.add(at), first);
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr().add(first),
-                self.ring,
-                bytes.len() - first,
-            );
-        }
-    }
-
-    /// Copies out of the ring from position `pos`, wrapping at its end.
-    ///
-    /// # Safety
-    /// The bytes from `pos` are published and not yet consumed.
-    unsafe fn get(&self, pos: u64, out: &mut [u8]) {
-        let at = (pos % self.capacity) as usize;
-        let first = out.len().min(self.capacity as usize - at);
-        // SAFETY: as in put, reading.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ring.add(at), out.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(
-                self.ring,
-                out.as_mut_ptr().add(first),
-                out.len() - first,
-            );
+    fn wake_waiters(&self, word: &AtomicU32) {
+        if word.load(Ordering::SeqCst) != 0 && word.swap(0, Ordering::SeqCst) != 0 {
+            // A failed wake leaves the sleepers to their 100 ms look-around.
+            let _ = futex::wake(word, u32::MAX, self.scope);
         }
     }
 
@@ -546,48 +597,15 @@ impl<'a> Channel<'a> {
             ),
         )
     }
-
-    #[cold]
-    fn peer_gone(&self, who: Who, pid: u32) -> Error {
-        let (other, state) = match who {
-            Who::Receiver => ("sender", "the channel is empty"),
-            Who::Sender => ("receiver", "the channel is full"),
-        };
-        Error::new(
-            ErrorKind::Closed,
-            format!(
-                "the {other} of the channel at {:#x} (process {pid}) has exited and {state}; \
-                 a new {other} may take its place",
-                self.addr()
-            ),
-        )
-    }
-
-    #[cold]
-    fn timed_out(&self, who: Who, timeout: Timeout) -> Error {
-        let what = match who {
-            Who::Receiver => "no message arrived",
-            Who::Sender => "no room was made",
-        };
-        let within = match timeout {
-            Timeout::After(d) => format!("within {} ns", d.as_nanos()),
-            _ => "at once".to_string(),
-        };
-        Error::new(
-            ErrorKind::TimedOut,
-            format!("{what} on the channel at {:#x} {within}", self.addr()),
-        )
-        .with_errno(timeout.expired_errno())
-    }
 }
 
 /// Initialises `size` bytes at `addr` (0: all `room`) as a channel, or
-/// checks it is one of that size.
+/// checks it is one of that size and kind.
 ///
 /// # Safety
 /// `addr` is 64-byte aligned and `room >= HEADER` bytes from it are live
 /// writable memory.
-pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()> {
+pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize, many: bool) -> Result<()> {
     let asked = if size == 0 { room } else { size };
     if asked < MIN_SIZE {
         return Err(Error::new(
@@ -613,7 +631,7 @@ pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()
     let size = asked & !(ALIGN - 1);
     // SAFETY: the caller's promise; Header is atomics only.
     let hdr = unsafe { &*(addr as *const Header) };
-    let want = layout::ident_for(size);
+    let want = layout::ident_for(size, many);
     let now = match hdr.ident.load(Ordering::Acquire) {
         // A racing init may have published the channel, and a side used
         // it, since ident was read: look at ident again before refusing.
@@ -629,13 +647,28 @@ pub(crate) unsafe fn init_at(addr: usize, size: usize, room: usize) -> Result<()
         },
         now => now,
     };
-    match layout::size_of_ident(now) {
+    match layout::decode_ident(now) {
         Some(_) if now == want => Ok(()),
-        Some(other) => Err(Error::new(
+        Some((other, other_many)) if other != size => {
+            Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                "the channel at {addr:#x} was initialised with {other} bytes, not {size}; both \
+                 sides must give the same size{}",
+                if other_many { " (and many senders)" } else { "" }
+            ),
+            ))
+        }
+        Some((_, other_many)) => Err(Error::new(
             ErrorKind::InvalidArgument,
             format!(
-                "the channel at {addr:#x} was initialised with {other} bytes, not {size}; both \
-                 sides must give the same size"
+                "the channel at {addr:#x} was initialised {}; every side must give the same \
+                 options",
+                if other_many {
+                    "for many senders"
+                } else {
+                    "for one sender at a time"
+                }
             ),
         )),
         None => Err(not_a_channel(addr, now)),
@@ -657,6 +690,9 @@ fn past_the_end(addr: usize, size: usize, room: usize) -> Error {
 fn not_a_channel(addr: usize, ident: u64) -> Error {
     let what = if ident == 0 {
         "was never initialised as a channel (or is not zero-filled); call mapipc_channel_init"
+    } else if layout::is_version_1(ident) {
+        "holds a channel of memory format version 1, made by an older mapipc; both sides \
+         must use the same library version"
     } else {
         "does not hold a mapipc channel"
     };
@@ -673,4 +709,9 @@ fn place_in(region: &Region, offset: usize) -> Result<(usize, usize)> {
     let addr = info.addr().wrapping_add(offset);
     crate::sync::check_placement(&info, addr, HEADER, ALIGN, "channel")?;
     Ok((addr, info.len() - offset))
+}
+
+/// Whether a frame state says "skip me": its writer died or cancelled.
+fn is_skipped(state: u32) -> bool {
+    state & SKIP != 0 && state & TID_MASK == 0
 }

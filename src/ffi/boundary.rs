@@ -2,6 +2,7 @@
 //! [`Error`] into status + errno + the calling thread's message, and read
 //! C strings and out-pointers without trusting them.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,8 +13,8 @@ use crate::region::registry;
 use crate::region::Region;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> =
-        RefCell::new(CString::from(c"no mapipc call has failed on this thread"));
+    static LAST_ERROR: RefCell<Cow<'static, CStr>> =
+        const { RefCell::new(Cow::Borrowed(c"no mapipc call has failed on this thread")) };
 }
 
 /// Runs an export's body: `Ok` is `MAPIPC_OK`; an error or a panic is
@@ -63,9 +64,21 @@ fn record(err: &Error) {
     // message is dropped, the status and errno still reach the caller.
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = text;
+            *slot = Cow::Owned(text);
         }
     });
+}
+
+/// A failure with a fixed message, recorded without allocating: for
+/// outcomes a caller meets in a loop (a channel polled while empty).
+pub(crate) fn fail_static(kind: ErrorKind, errno: i32, message: &'static CStr) -> mapipc_status {
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Cow::Borrowed(message);
+        }
+    });
+    errno::set_errno(errno::Errno(errno));
+    status_of(kind)
 }
 
 /// The calling thread's most recent failure message, naming the object and

@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::boundary::{call, Out};
+use super::boundary::{call, fail_static, Out};
 use super::error::mapipc_status;
 use crate::channel::{self, Channel, Received, ALIGN, HEADER};
 use crate::error::{Error, ErrorKind, Result};
@@ -50,17 +50,56 @@ fn null_with_length(len: usize, what: &str) -> Error {
 /// None beyond passing a pointer value: it is checked before use.
 #[no_mangle]
 pub unsafe extern "C" fn mapipc_channel_init(chan: *mut c_void, size: usize) -> mapipc_status {
+    // SAFETY: the same promise.
+    unsafe { mapipc_channel_init_with(chan, size, 0) }
+}
+
+/// Option of mapipc_channel_init_with(): any number of threads, in any
+/// processes, may send at the same time; senders never get
+/// MAPIPC_ERR_BUSY. Each message arrives whole and once, and the messages
+/// of one thread in the order it sent them. A sender that dies at any
+/// instant costs only its own unfinished message; the receiver does not
+/// get MAPIPC_ERR_CLOSED when a sender dies (only mapipc_channel_close
+/// closes such a channel).
+pub const MAPIPC_CHANNEL_MANY_SENDERS: u32 = 0x1;
+
+/// mapipc_channel_init() with options: 0, or MAPIPC_CHANNEL_MANY_SENDERS.
+/// Unknown option bits are MAPIPC_ERR_INVALID_ARGUMENT; so is an existing
+/// channel made with other options or another size (size 0 is resolved to
+/// the region's end first). `init_with(chan, size, 0)` is
+/// `init(chan, size)`.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_init_with(
+    chan: *mut c_void,
+    size: usize,
+    options: u32,
+) -> mapipc_status {
     call(|| {
+        if options & !MAPIPC_CHANNEL_MANY_SENDERS != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "unknown channel option bits {:#x} (known: MAPIPC_CHANNEL_MANY_SENDERS = {:#x})",
+                    options & !MAPIPC_CHANNEL_MANY_SENDERS,
+                    MAPIPC_CHANNEL_MANY_SENDERS
+                ),
+            ));
+        }
         let addr = chan as usize;
         let place = registry::locate(addr, HEADER, ALIGN, Need::Write, "channel")?;
+        let many = options & MAPIPC_CHANNEL_MANY_SENDERS != 0;
         // SAFETY: locate checked HEADER aligned writable bytes at addr; room
         // counts the live bytes to the region's end.
-        unsafe { channel::init_at(addr, size, place.room(addr)) }
+        unsafe { channel::init_at(addr, size, place.room(addr), many) }
     })
 }
 
-/// Stores in `*out` the largest message the channel at `chan` can carry
-/// (its size less 392 bytes of bookkeeping, rounded down to 8).
+/// Stores in `*out` the largest message the channel at `chan` can carry:
+/// (size - 448) / 2 rounded down to 64, so that a message of that size fits
+/// contiguously in the ring wherever an empty channel's position stands.
 ///
 /// # Safety
 /// `out` is NULL or writable; `chan` is checked before use.
@@ -136,7 +175,8 @@ pub unsafe extern "C" fn mapipc_channel_recv(
     out_len: *mut usize,
     timeout_ns: i64,
 ) -> mapipc_status {
-    call(|| {
+    let mut empty = false;
+    let status = call(|| {
         // SAFETY: the caller's promise above.
         let out = unsafe { Out::new(out_len, "out_len", 0) }?;
         let ch = channel_at(chan, Need::Write)?;
@@ -148,12 +188,16 @@ pub unsafe extern "C" fn mapipc_channel_recv(
             // bytes that nothing else uses during the call.
             unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
-        match ch.recv(buf, Timeout::from_nanos(timeout_ns))? {
-            Received::Message(len) => {
+        match ch.recv_or_empty(buf, Timeout::from_nanos(timeout_ns))? {
+            None => {
+                empty = true;
+                Ok(())
+            }
+            Some(Received::Message(len)) => {
                 out.set(len);
                 Ok(())
             }
-            Received::TooSmall(len) => {
+            Some(Received::TooSmall(len)) => {
                 out.set(len);
                 Err(Error::new(
                     ErrorKind::TooLarge,
@@ -165,7 +209,15 @@ pub unsafe extern "C" fn mapipc_channel_recv(
                 ))
             }
         }
-    })
+    });
+    if empty {
+        return fail_static(
+            ErrorKind::TimedOut,
+            libc::EAGAIN,
+            c"no message arrived on the channel at once (timeout 0)",
+        );
+    }
+    status
 }
 
 /// Closes the channel, from either side: later sends are
@@ -177,4 +229,122 @@ pub unsafe extern "C" fn mapipc_channel_recv(
 #[no_mangle]
 pub unsafe extern "C" fn mapipc_channel_close(chan: *mut c_void) -> mapipc_status {
     call(|| channel_at(chan, Need::Write)?.close())
+}
+
+/// Reserves room for a message of `len` bytes and sets `*buf` to `len`
+/// contiguous writable bytes inside the channel (64-byte aligned), waiting
+/// for room at most `timeout_ns` like send. Write the message there, then
+/// mapipc_channel_commit() or mapipc_channel_cancel(). On an empty channel
+/// a reservation of up to max_message bytes never waits.
+///
+/// The calling thread holds the reservation: with one sender, other
+/// threads' sends get MAPIPC_ERR_BUSY meanwhile. A thread or process that
+/// ends while holding it publishes nothing and frees the channel. More
+/// than max_message bytes: MAPIPC_ERR_TOO_LARGE; a second reservation by
+/// the same thread: MAPIPC_ERR_INVALID_ARGUMENT. On failure `*buf` is NULL.
+///
+/// # Safety
+/// `buf` is NULL or writable; `chan` is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_reserve(
+    chan: *mut c_void,
+    len: usize,
+    timeout_ns: i64,
+    buf: *mut *mut c_void,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(buf, "buf", std::ptr::null_mut()) }?;
+        let ch = channel_at(chan, Need::Write)?;
+        out.set(ch.reserve(len, Timeout::from_nanos(timeout_ns))?.cast());
+        Ok(())
+    })
+}
+
+/// Publishes the first `len` bytes of the calling thread's reservation as
+/// one message (`len` at most the reserved length, else
+/// MAPIPC_ERR_INVALID_ARGUMENT and the reservation stays). No reservation:
+/// MAPIPC_ERR_INVALID_ARGUMENT. The channel closed while the reservation
+/// was held: MAPIPC_ERR_CLOSED, nothing published, reservation dropped.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_commit(chan: *mut c_void, len: usize) -> mapipc_status {
+    call(|| channel_at(chan, Need::Write)?.commit(len))
+}
+
+/// Drops the calling thread's reservation, publishing nothing. No
+/// reservation: MAPIPC_ERR_INVALID_ARGUMENT.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_cancel(chan: *mut c_void) -> mapipc_status {
+    call(|| channel_at(chan, Need::Write)?.cancel())
+}
+
+/// Waits like recv for the next message and sets `*msg` and `*len` to it,
+/// in place (read-only, valid until mapipc_channel_release()). It stays
+/// queued until then: a receiver that dies before releasing leaves it for
+/// the next one. Meanwhile recv and peek by this thread are
+/// MAPIPC_ERR_INVALID_ARGUMENT and other threads' receives get
+/// MAPIPC_ERR_BUSY. On failure `*msg` is NULL and `*len` 0.
+///
+/// # Safety
+/// `msg` and `len` are NULL or writable; `chan` is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_peek(
+    chan: *mut c_void,
+    msg: *mut *const c_void,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(msg, "msg", std::ptr::null()) }?;
+        // SAFETY: the same.
+        let out_len = unsafe { Out::new(len, "len", 0) }?;
+        let ch = channel_at(chan, Need::Write)?;
+        let (at, n) = ch.peek(Timeout::from_nanos(timeout_ns))?;
+        out.set(at.cast());
+        out_len.set(n);
+        Ok(())
+    })
+}
+
+/// Removes the message the calling thread peeked from the queue. No peeked
+/// message (or peeked by another thread): MAPIPC_ERR_INVALID_ARGUMENT.
+///
+/// # Safety
+/// None beyond passing a pointer value: it is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_release(chan: *mut c_void) -> mapipc_status {
+    call(|| channel_at(chan, Need::Write)?.release())
+}
+
+/// Sets `*out_fd` to a new close-on-exec descriptor (the caller closes it)
+/// that poll, select and epoll report readable (POLLIN) exactly while a
+/// recv would not wait: a message is queued (a peeked one included), the
+/// channel is closed, or (one-sender channels) its sender's process has
+/// exited. Works in any process that maps the channel, whichever user runs
+/// the senders.
+///
+/// How: this process gets one eventfd per channel, kept in step by a
+/// helper thread that sleeps on the channel's futex words (signals
+/// blocked); senders and receivers anywhere wake it through the shared
+/// memory. The thread and eventfd last until the channel's region is
+/// unmapped here. While no process has such a descriptor, send and recv
+/// make no system call for it. On failure `*out_fd` is -1.
+///
+/// # Safety
+/// `out_fd` is NULL or writable; `chan` is checked before use.
+#[no_mangle]
+pub unsafe extern "C" fn mapipc_channel_fd(chan: *mut c_void, out_fd: *mut i32) -> mapipc_status {
+    call(|| {
+        // SAFETY: the caller's promise above.
+        let out = unsafe { Out::new(out_fd, "out_fd", -1) }?;
+        out.set(channel_at(chan, Need::Write)?.descriptor()?);
+        Ok(())
+    })
 }

@@ -493,6 +493,7 @@ impl Region {
         // A thread of this process holding a lock in the range would have
         // its robust list point into whatever is mapped there next.
         registry::check_unmap(info)?;
+        registry::before_unmap(info);
         // No handler may put a page into the range once it is unmapped.
         if let Some(w) = info.watch {
             w.by.suspend(w.token);

@@ -154,6 +154,25 @@ pub(crate) fn check_unmap(info: &RegionInfo) -> Result<()> {
     UNMAP_CHECK.get().map_or(Ok(()), |check| check(info))
 }
 
+/// What an upper layer must do before a region's pages go (channel: stop
+/// the threads that watch a channel in it); it cannot object.
+pub type UnmapHook = fn(&RegionInfo);
+
+static UNMAP_HOOK: OnceLock<UnmapHook> = OnceLock::new();
+
+/// Registers the hook every unmap of a [`Region`] runs once the check
+/// passed, before the pages go; the first registration stays.
+pub fn set_unmap_hook(hook: UnmapHook) {
+    let _ = UNMAP_HOOK.set(hook);
+}
+
+/// Runs the registered hook (if any) for `info`, whose pages go next.
+pub(crate) fn before_unmap(info: &RegionInfo) {
+    if let Some(hook) = UNMAP_HOOK.get() {
+        hook(info);
+    }
+}
+
 /// Unmaps the region that starts exactly at `addr`, unless the registered
 /// check objects. On any failure the region stays as it was.
 pub fn unmap(addr: usize) -> Result<()> {

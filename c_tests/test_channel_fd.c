@@ -1,0 +1,185 @@
+/* mapipc_channel_fd: readable exactly while a receive would not wait,
+ * under poll, select and epoll; woken by senders in other processes,
+ * another user's included; 1,000 wakeups in a row without loss; readable
+ * when the sender's process exits or the channel closes. */
+#include <poll.h>
+#include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+#include "channel_util.h"
+#include "sync_util.h"
+
+static void *anon_channel(size_t size, uint32_t options) {
+    void *p = NULL;
+    CHECK_OK(mapipc_map_anonymous(size, MAPIPC_WRITE, &p));
+    REQUIRE(p != NULL);
+    CHECK_OK(mapipc_channel_init_with(p, 0, options));
+    return p;
+}
+
+/* Whether poll says readable within `ms` (0: right now). */
+static int readable(int fd, int ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int n;
+    do {
+        n = poll(&p, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 && (p.revents & POLLIN);
+}
+
+static int select_readable(int fd) {
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    struct timeval tv = {0, 0};
+    return select(fd + 1, &set, NULL, NULL, &tv) == 1 && FD_ISSET(fd, &set);
+}
+
+static void readable_exactly_when_recv_would_not_wait(uint32_t options) {
+    char *chan = anon_channel(8192, options);
+    int fd = -2;
+    CHECK_OK(mapipc_channel_fd(chan, &fd));
+    REQUIRE(fd >= 0);
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 7};
+    REQUIRE(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+    struct epoll_event out;
+    CHECK(!readable(fd, 0) && !select_readable(fd));
+    CHECK(epoll_wait(ep, &out, 1, 0) == 0);
+    CHECK_OK(mapipc_channel_send(chan, "a", 1, 0));
+    CHECK(readable(fd, 5000));
+    CHECK(select_readable(fd));
+    CHECK(epoll_wait(ep, &out, 1, 5000) == 1 && out.data.u32 == 7);
+    /* A peeked message keeps it readable until released. */
+    const void *msg;
+    size_t len;
+    CHECK_OK(mapipc_channel_peek(chan, &msg, &len, 0));
+    CHECK(readable(fd, 0));
+    CHECK_OK(mapipc_channel_release(chan));
+    CHECK(!readable(fd, 0) && !select_readable(fd));
+    CHECK(epoll_wait(ep, &out, 1, 0) == 0);
+    /* Two queued, one taken: still readable. */
+    CHECK_OK(mapipc_channel_send(chan, "b", 1, 0));
+    CHECK_OK(mapipc_channel_send(chan, "c", 1, 0));
+    char buf[8];
+    CHECK(readable(fd, 5000));
+    CHECK_OK(mapipc_channel_recv(chan, buf, sizeof buf, &len, 0));
+    CHECK(readable(fd, 0));
+    CHECK_OK(mapipc_channel_recv(chan, buf, sizeof buf, &len, 0));
+    CHECK(!readable(fd, 0));
+    /* A second descriptor for the same channel works alike. */
+    int fd2 = -1;
+    CHECK_OK(mapipc_channel_fd(chan, &fd2));
+    CHECK(fd2 >= 0 && fd2 != fd && !readable(fd2, 0));
+    /* Closed: readable for good. */
+    CHECK_OK(mapipc_channel_close(chan));
+    CHECK(readable(fd, 5000) && readable(fd2, 5000));
+    CHECK(epoll_wait(ep, &out, 1, 5000) == 1);
+    close(ep);
+    close(fd);
+    close(fd2);
+    CHECK_STATUS(mapipc_channel_fd(chan, NULL), MAPIPC_ERR_INVALID_ARGUMENT, EINVAL);
+    CHECK_OK(mapipc_unmap(chan));
+    int bad = 5;
+    CHECK_STATUS(mapipc_channel_fd(chan, &bad), MAPIPC_ERR_NOT_MAPPED, EINVAL);
+    CHECK(bad == -1);
+}
+
+static void readable_rules_one_sender(void) { readable_exactly_when_recv_would_not_wait(0); }
+static void readable_rules_many_senders(void) {
+    readable_exactly_when_recv_would_not_wait(MAPIPC_CHANNEL_MANY_SENDERS);
+}
+
+/* A parent blocked in poll is woken by a child that sends; the child runs
+ * as another user when the test runs as root. Children are forked before
+ * the descriptor exists: a fork copies no helper thread (valgrind would
+ * count its memory as leaked in the child). */
+static void woken_by_another_process_and_user(void) {
+    char *chan = anon_channel(8192, 0);
+    int fd = -1;
+    signal_pipe go;
+    sp_open(&go);
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (getuid() == 0) {
+            struct passwd *nobody = getpwnam("nobody");
+            if (nobody && (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0)) _exit(3);
+        }
+        if (!sp_take(&go)) _exit(4);
+        _exit(mapipc_channel_send(chan, "from afar", 9, -1) == MAPIPC_OK ? 0 : 1);
+    }
+    CHECK_OK(mapipc_channel_fd(chan, &fd));
+    CHECK(!readable(fd, 0));
+    sp_post(&go);
+    CHECK(readable(fd, 10000));
+    CHECK(check_wait(pid) == 0);
+    char buf[16];
+    size_t len = 0;
+    CHECK_OK(mapipc_channel_recv(chan, buf, sizeof buf, &len, 0));
+    CHECK(len == 9);
+    /* The sender's process has exited: a recv would not wait (CLOSED). */
+    CHECK(readable(fd, 10000));
+    CHECK_STATUS(mapipc_channel_recv(chan, buf, sizeof buf, &len, 0), MAPIPC_ERR_CLOSED, EPIPE);
+    close(fd);
+    sp_close(&go);
+    CHECK_OK(mapipc_unmap(chan));
+}
+
+/* 1,000 round trips where the parent always blocks in epoll_wait on its
+ * channel's descriptor: no wakeup is lost. */
+static void thousand_wakeups(void) {
+    char *mem = NULL;
+    CHECK_OK(mapipc_map_anonymous(2 * 8192, MAPIPC_WRITE, (void **)&mem));
+    void *to_parent = mem, *to_child = mem + 8192;
+    CHECK_OK(mapipc_channel_init(to_parent, 8192));
+    CHECK_OK(mapipc_channel_init(to_child, 8192));
+    enum { ROUNDS = 1000 };
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        for (uint32_t i = 0; i < ROUNDS; i++) {
+            uint32_t v = 0;
+            size_t len;
+            if (mapipc_channel_send(to_parent, &i, sizeof i, -1) != MAPIPC_OK) _exit(1);
+            if (mapipc_channel_recv(to_child, &v, sizeof v, &len, -1) != MAPIPC_OK || v != i) _exit(2);
+        }
+        _exit(0);
+    }
+    int fd = -1;
+    CHECK_OK(mapipc_channel_fd(to_parent, &fd));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1};
+    REQUIRE(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+    uint32_t done = 0;
+    for (uint32_t i = 0; i < ROUNDS; i++) {
+        struct epoll_event out;
+        int n;
+        do {
+            n = epoll_wait(ep, &out, 1, 10000);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) break;
+        uint32_t v = 0;
+        size_t len;
+        if (mapipc_channel_recv(to_parent, &v, sizeof v, &len, 0) != MAPIPC_OK || v != i) break;
+        if (mapipc_channel_send(to_child, &v, sizeof v, -1) != MAPIPC_OK) break;
+        done++;
+    }
+    CHECK(done == ROUNDS);
+    CHECK(check_wait(pid) == 0);
+    close(ep);
+    close(fd);
+    CHECK_OK(mapipc_unmap(mem));
+}
+
+int main(void) {
+    RUN(readable_rules_one_sender);
+    RUN(readable_rules_many_senders);
+    RUN(woken_by_another_process_and_user);
+    RUN(thousand_wakeups);
+    return check_done();
+}
