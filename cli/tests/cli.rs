@@ -16,6 +16,16 @@ use serde_json::Value;
 
 /// The command under test: the one cargo built, or MAPIPC_CLI_BIN (make
 /// install-test runs these tests against the installed copy).
+/// Tests of this file run one at a time: a process spawned by one test
+/// shares this process's memory until it execs (posix_spawn's vfork), so
+/// `ls` run by another test meanwhile saw it as one more user.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn bin() -> String {
     std::env::var("MAPIPC_CLI_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mapipc").to_string())
 }
@@ -148,6 +158,7 @@ impl Drop for Peer {
 /// The helper side of `Peer`: does nothing unless run by `Peer::start`.
 #[test]
 fn helper() {
+    let _serial = serial();
     let Ok(job) = std::env::var(HELPER_ENV) else {
         return;
     };
@@ -186,6 +197,7 @@ fn helper() {
 
 #[test]
 fn inspect_channel_with_a_sender_that_is_killed() {
+    let _serial = serial();
     let obj = Object::new("chan", 8192);
     Channel::init_in(obj.region(), 0, 8192).unwrap();
     let sender = Peer::start("send", &obj.name);
@@ -264,6 +276,7 @@ fn inspect_channel_with_a_sender_that_is_killed() {
 
 #[test]
 fn inspect_mutex_held_then_owner_died_then_not_recoverable() {
+    let _serial = serial();
     let obj = Object::new("mutex", 8192);
     let lock = SharedMutex::in_region(obj.region(), 4096).unwrap();
     lock.init().unwrap();
@@ -317,6 +330,7 @@ fn inspect_mutex_held_then_owner_died_then_not_recoverable() {
 
 #[test]
 fn ls_lists_posix_objects_with_their_channel_and_users() {
+    let _serial = serial();
     let chan = Object::new("ls", 4096);
     Channel::init_in(chan.region(), 0, 4096).unwrap();
     let plain = Object::new("ls", 4096);
@@ -373,6 +387,7 @@ fn ls_lists_posix_objects_with_their_channel_and_users() {
 
 #[test]
 fn system_v_by_key_and_id() {
+    let _serial = serial();
     let dir = std::env::temp_dir().join(format!("mapipc-cli-sysv-{}", std::process::id()));
     std::fs::write(&dir, b"").unwrap();
     let opts = MapOptions::read_write().create(Create::Exclusive);
@@ -431,6 +446,7 @@ fn system_v_by_key_and_id() {
 
 #[test]
 fn rm_goes_on_past_failures_and_exits_1() {
+    let _serial = serial();
     let obj = Object::new("rm", 4096);
     let file = std::env::temp_dir().join(format!("mapipc-cli-rm-{}", std::process::id()));
     std::fs::write(&file, b"x").unwrap();
@@ -451,6 +467,7 @@ fn rm_goes_on_past_failures_and_exits_1() {
 
 #[test]
 fn usage_errors_help_and_version() {
+    let _serial = serial();
     for args in [
         &["bogus"][..],
         &[],
@@ -488,6 +505,7 @@ fn usage_errors_help_and_version() {
 
 #[test]
 fn operation_failures_name_the_target() {
+    let _serial = serial();
     for (target, cause) in [
         ("/mapipc-cli-none", "/mapipc-cli-none: "),
         ("id:2147483000", "id:2147483000: "),
@@ -513,6 +531,7 @@ fn operation_failures_name_the_target() {
 
 #[test]
 fn gc_prints_an_array() {
+    let _serial = serial();
     // What it removes: temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it.
     assert!(json(&["gc", "--dry-run", "--json"]).is_array());
     let out = mapipc(&["gc", "--dry-run"]);
@@ -543,6 +562,7 @@ fn lifetime(v: &Value) -> (Option<bool>, Option<bool>) {
 
 #[test]
 fn temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it() {
+    let _serial = serial();
     // The killed user's object: named here, so that a failure still removes it.
     let doomed = Object::named("stale");
     let user = Peer::start("temporary", &doomed.name);
@@ -643,6 +663,7 @@ fn temporary_object_of_a_killed_user_is_stale_and_gc_removes_only_it() {
 
 #[test]
 fn rm_of_a_live_temporary_object_removes_the_name_not_the_memory() {
+    let _serial = serial();
     let obj = Object::named("rm-live");
     let user = Peer::start("temporary", &obj.name);
     let maps = format!("/proc/{}/maps", user.pid());
@@ -675,6 +696,7 @@ fn rm_of_a_live_temporary_object_removes_the_name_not_the_memory() {
 
 #[test]
 fn a_reader_that_stops_early_gets_no_error_message() {
+    let _serial = serial();
     let mut child = Command::new(bin())
         .args(["ls", "--json"])
         .stdout(Stdio::piped())
