@@ -144,6 +144,45 @@ $(B)/c_tests/asan/example_%: examples/%.c $(wildcard examples/*.h) include/mapip
 c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
 
+# The library's own Rust code under AddressSanitizer (nightly only): built
+# with -Zsanitizer=address in target/asan (normal builds stay valid), linked
+# into the C tests built with gcc's ASan, whose runtime serves the LLVM
+# instrumentation too; all C tests, the fixed-seed stress among them, run
+# against it. --target keeps the flag off build scripts.
+HOST       := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+NIGHTLY    := $(CARGO) +nightly
+HAVE_NIGHTLY = $(NIGHTLY) --version >/dev/null 2>&1
+RASAN_LIB  := $(B)/rasan/libmapipc.a
+C_RASAN    := $(addprefix $(B)/c_tests/rasan/,$(C_PROGS))
+RASAN_LINK  = $(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(RASAN_LIB) $(LIBS_PRIVATE)
+
+.PHONY: rasan-lib rasan-test rasan-run
+rasan-lib: FORCE
+	@mkdir -p $(B)/rasan
+	RUSTFLAGS="-Zsanitizer=address" $(NIGHTLY) build --release -p mapipc --lib --target $(HOST) --target-dir target/asan
+	@cmp -s target/asan/$(HOST)/release/libmapipc.a $(RASAN_LIB) || cp target/asan/$(HOST)/release/libmapipc.a $(RASAN_LIB)
+
+$(RASAN_LIB): rasan-lib
+
+$(B)/c_tests/rasan/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+$(B)/c_tests/rasan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+$(B)/c_tests/rasan/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+rasan-test: header-check
+	@if $(HAVE_NIGHTLY); then $(MAKE) --no-print-directory rasan-run; \
+	  else echo "rasan: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; fi
+
+rasan-run: rasan-lib $(C_RASAN)
+	@c_tests/run.sh $(B)/c_tests rasan
+
 # The randomized API stress on its own, as long as asked:
 # make stress SEED=n CALLS=n (a failure prints the seed and call to replay).
 SEED  ?= $(shell date +%s)
@@ -159,7 +198,7 @@ rust-test:
 	$(CARGO) test --workspace
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --quiet
 
-test: rust-test header-compile symbols install-test demo-test c-test
+test: rust-test header-compile symbols install-test demo-test c-test rasan-test
 
 # README's first command must keep working.
 demo-test: lib
