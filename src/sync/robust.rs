@@ -25,6 +25,8 @@ use std::sync::Once;
 use crate::error::{Error, ErrorKind, Result};
 use crate::region::{registry, RegionInfo};
 
+mod links;
+
 /// Where the word lies from the link field in every entry (`futex_offset`
 /// of the list head): glibc's 64-bit layout, word at 0 and `next` at 32.
 pub(crate) const FUTEX_OFFSET: isize = -32;
@@ -324,22 +326,22 @@ fn holds_lock_within(start: usize, len: usize) -> bool {
         return false;
     };
     let head = me.head as usize;
-    // SAFETY: head is this thread's live list head; every link on the list
-    // names an entry this thread holds, still mapped (this check runs before
-    // any unmap). The walk is bounded like the kernel's, and like it stops
-    // at a null link (left by a lock that another thread took after a peer
-    // cleared its word, and gave back).
-    unsafe {
-        let mut link = ptr::read_volatile(&(*me.head).list) as usize & !1;
-        for _ in 0..ROBUST_LIST_LIMIT {
-            if link == head || link == 0 {
-                return false;
-            }
-            let word = link.wrapping_add_signed(FUTEX_OFFSET);
-            if word.wrapping_sub(start) < len {
-                return true;
-            }
-            link = ptr::read_volatile(link as *const usize) & !1;
+    // Links in entries may be a peer's forgeries: `load_link` reads only
+    // what can be read. The walk is bounded like the kernel's, and like it
+    // stops at a null link (left by a lock that another thread took after
+    // a peer cleared its word, and gave back) or an unreadable one.
+    let mut link = head;
+    for _ in 0..ROBUST_LIST_LIMIT {
+        link = match me.load_link(link, link) {
+            Some(next) => next & !1,
+            None => return false,
+        };
+        if link == head || link == 0 {
+            return false;
+        }
+        let word = link.wrapping_add_signed(FUTEX_OFFSET);
+        if word.wrapping_sub(start) < len {
+            return true;
         }
     }
     false
@@ -463,14 +465,11 @@ impl Me {
     /// Takes the entry out of this thread's list; it is on it.
     #[inline]
     pub(crate) fn dequeue(&self, prev: &AtomicUsize, next: &AtomicUsize) {
-        let after = next.load(Ordering::Relaxed) as *mut c_void;
-        let before = prev.load(Ordering::Relaxed) as *mut c_void;
-        // SAFETY: the entry is on this thread's list (it holds the futex),
-        // so its neighbours are live entries of this thread or the head,
-        // each with a prev slot one pointer before its next slot.
-        unsafe {
-            ptr::write_volatile(untag(after).sub(1), before);
-            ptr::write_volatile(untag(before), after);
+        // Read once: a peer may rewrite them meanwhile (see `links`).
+        let after = next.load(Ordering::Relaxed);
+        let before = prev.load(Ordering::Relaxed);
+        if !self.unlink(next.as_ptr() as usize, before, after) {
+            return;
         }
         compiler_fence(Ordering::SeqCst);
         next.store(0, Ordering::Relaxed);
