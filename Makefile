@@ -144,6 +144,101 @@ $(B)/c_tests/asan/example_%: examples/%.c $(wildcard examples/*.h) include/mapip
 c-test: header-check $(C_STATIC) $(C_SHARED) $(C_ASAN)
 	@c_tests/run.sh $(B)/c_tests
 
+# The library's own Rust code under AddressSanitizer (nightly only): built
+# with -Zsanitizer=address in target/asan (normal builds stay valid), linked
+# into the C tests built with gcc's ASan, whose runtime serves the LLVM
+# instrumentation too; all C tests, the fixed-seed stress among them, run
+# against it. --target keeps the flag off build scripts.
+HOST       := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+NIGHTLY    := $(CARGO) +nightly
+HAVE_NIGHTLY = $(NIGHTLY) --version >/dev/null 2>&1
+RASAN_LIB  := $(B)/rasan/libmapipc.a
+C_RASAN    := $(addprefix $(B)/c_tests/rasan/,$(C_PROGS))
+RASAN_LINK  = $(CC) $(TEST_CFLAGS) $(SAN_CFLAGS) $< -o $@ $(RASAN_LIB) $(LIBS_PRIVATE)
+
+.PHONY: rasan-lib rasan-test rasan-run
+rasan-lib: FORCE
+	@mkdir -p $(B)/rasan
+	RUSTFLAGS="-Zsanitizer=address" $(NIGHTLY) build --release -p mapipc --lib --target $(HOST) --target-dir target/asan
+	@cmp -s target/asan/$(HOST)/release/libmapipc.a $(RASAN_LIB) || cp target/asan/$(HOST)/release/libmapipc.a $(RASAN_LIB)
+
+$(RASAN_LIB): rasan-lib
+
+$(B)/c_tests/rasan/%: c_tests/%.c $(wildcard c_tests/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+$(B)/c_tests/rasan/lab_%: examples/labs/%.c $(wildcard examples/labs/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+$(B)/c_tests/rasan/example_%: examples/%.c $(wildcard examples/*.h) include/mapipc.h $(RASAN_LIB)
+	@mkdir -p $(@D)
+	$(RASAN_LINK)
+
+rasan-test: header-check
+	@if $(HAVE_NIGHTLY); then $(MAKE) --no-print-directory rasan-run; \
+	  else echo "rasan: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; fi
+
+rasan-run: rasan-lib $(C_RASAN)
+	@c_tests/run.sh $(B)/c_tests rasan
+
+# The Rust sync and channel tests under ThreadSanitizer (nightly with its
+# rust-src component: std is rebuilt instrumented, -Zbuild-std).
+TSAN_CARGO := RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS=halt_on_error=1 \
+              $(NIGHTLY) test -q -Zbuild-std --target $(HOST) --target-dir target/tsan -p mapipc
+
+.PHONY: tsan-test
+tsan-test:
+	@if $(HAVE_NIGHTLY) && [ -d "$$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ]; then \
+	  $(TSAN_CARGO) --test sync --test channel && $(TSAN_CARGO) --lib -- sync:: channel:: && \
+	  echo "tsan: the sync and channel tests ran clean under ThreadSanitizer"; \
+	else echo "tsan: skipped, no nightly Rust toolchain with rust-src (rustup component add rust-src --toolchain nightly)"; fi
+
+# Fuzz targets (fuzz/, a workspace of its own): a hostile peer writing a
+# channel's or a mutex's shared bytes before and during the calls (see
+# fuzz/src/lib.rs). Nightly only: built with libFuzzer's coverage and ASan,
+# the flags cargo-fuzz passes, without installing cargo-fuzz. `make fuzz
+# SECONDS=n` runs every target n seconds, keeping what it learns in
+# build/fuzz/; `make test` runs each for a few seconds from the committed
+# corpus (fuzz/corpus/, which holds every input that once failed).
+FUZZ_TARGETS := $(notdir $(basename $(wildcard fuzz/fuzz_targets/*.rs)))
+FUZZ_BIN     := target/fuzz/$(HOST)/release
+FUZZ_FLAGS   := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+                -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+                -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
+                --cfg fuzzing -Zsanitizer=address -Cdebug-assertions -Coverflow-checks
+# A call past its timeout fails in the target itself; -timeout is the
+# watchdog for an input that hangs.
+FUZZ_RUN     := ASAN_OPTIONS=detect_leaks=0:handle_sigbus=0 
+FUZZ_ARGS    := -timeout=20 -rss_limit_mb=4096
+SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 5
+
+.PHONY: fuzz fuzz-build fuzz-test fuzz-run
+fuzz-build:
+	cd fuzz && RUSTFLAGS="$(FUZZ_FLAGS)" $(NIGHTLY) build --release --target $(HOST) --target-dir ../target/fuzz
+
+fuzz:
+	@$(HAVE_NIGHTLY) || { echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; exit 0; } && \
+	  $(MAKE) --no-print-directory fuzz-build && \
+	  for t in $(FUZZ_TARGETS); do mkdir -p $(B)/fuzz/$$t && echo "fuzz: $$t for $(SECONDS) s" && \
+	    $(FUZZ_RUN) $(FUZZ_BIN)/$$t $(B)/fuzz/$$t fuzz/corpus/$$t $(FUZZ_ARGS) -max_total_time=$(SECONDS) \
+	      -artifact_prefix=$(B)/fuzz/$$t- -print_final_stats=1 || exit 1; done
+
+fuzz-test:
+	@if $(HAVE_NIGHTLY); then $(MAKE) --no-print-directory fuzz-run; \
+	  else echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; fi
+
+# The committed corpus, then a few seconds of a fixed seed; new inputs go
+# to a scratch directory.
+fuzz-run: fuzz-build
+	@for t in $(FUZZ_TARGETS); do rm -rf $(B)/fuzz-test/$$t && mkdir -p $(B)/fuzz-test/$$t && \
+	  $(FUZZ_RUN) $(FUZZ_BIN)/$$t $(B)/fuzz-test/$$t fuzz/corpus/$$t $(FUZZ_ARGS) -seed=1 \
+	    -max_total_time=$(FUZZ_TEST_SECONDS) -artifact_prefix=$(B)/fuzz-test/$$t- > $(B)/fuzz-test/$$t.log 2>&1 \
+	    || { tail -n 60 $(B)/fuzz-test/$$t.log; echo "fuzz: $$t failed (input in $(B)/fuzz-test/)"; exit 1; }; \
+	  echo "fuzz: $$t: $$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' $(B)/fuzz-test/$$t.log) runs, no failure"; done
+
 # The randomized API stress on its own, as long as asked:
 # make stress SEED=n CALLS=n (a failure prints the seed and call to replay).
 SEED  ?= $(shell date +%s)
@@ -159,7 +254,7 @@ rust-test:
 	$(CARGO) test --workspace
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --quiet
 
-test: rust-test header-compile symbols install-test demo-test c-test
+test: rust-test header-compile symbols install-test demo-test c-test rasan-test tsan-test fuzz-test
 
 # README's first command must keep working, and say what examples/demo.expect
 # says, in that order (one extended regular expression a line).

@@ -6,9 +6,13 @@
 # Counts the "ok" / "not ok" case lines; a program that fails without a
 # "not ok" line counts as one failure. Fails if System V segments or
 # /dev/shm objects were left behind. Ends with "N passed, N failed".
+# An optional second argument names the passes to run (default "static
+# shared asan valgrind"; "rasan" is the library's own Rust code built with
+# ASan, in BUILD_DIR/rasan).
 set -u
-dir=${1:?usage: run.sh BUILD_DIR}
+dir=${1:?usage: run.sh BUILD_DIR [PASSES]}
 dir=$(cd "$dir" && pwd)
+passes=${2:-static shared asan valgrind}
 passed=0
 failed=0
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mapipc-ctest.XXXXXX")
@@ -25,6 +29,7 @@ before=$(shm_state)
 
 have_valgrind=0
 command -v valgrind >/dev/null 2>&1 && have_valgrind=1
+case " $passes " in *" valgrind "*) ;; *) have_valgrind=-1 ;; esac
 if [ "$have_valgrind" = 0 ]; then
     if [ "${CI:-}" = true ]; then
         echo "valgrind is required in CI (.ci/run installs it)" >&2; exit 1
@@ -70,14 +75,24 @@ vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=de
 san_env=(env ASAN_OPTIONS=handle_sigbus=0:handle_segv=0:detect_leaks=1:exitcode=98
          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 MAPIPC_TEST_UNDER_SANITIZER=1)
 
-for bin in "$dir"/static/test_*; do
+# The programs of one pass: BUILD_DIR/PASS, the valgrind pass using the
+# shared build.
+pass_dir() { if [ "$1" = valgrind ]; then echo "$dir/shared"; else echo "$dir/$1"; fi; }
+pass_env() { # the wrapper a pass runs its programs under
+    case $1 in
+        asan|rasan) echo "${san_env[@]}" ;;
+        valgrind) echo env MAPIPC_TEST_UNDER_VALGRIND=1 "${vg[@]}" ;;
+    esac
+}
+first=$(pass_dir "${passes%% *}")
+
+for bin in "$first"/test_*; do
     name=$(basename "$bin")
-    run_one "static/$name" "$bin"
-    run_one "shared/$name" "$dir/shared/$name"
-    run_one "asan/$name" "$dir/asan/$name" "${san_env[@]}"
-    if [ "$have_valgrind" = 1 ]; then
-        MAPIPC_TEST_UNDER_VALGRIND=1 run_one "valgrind/$name" "$dir/shared/$name" "${vg[@]}"
-    fi
+    for pass in $passes; do
+        [ "$pass" = valgrind ] && [ "$have_valgrind" != 1 ] && continue
+        # shellcheck disable=SC2046 # the wrapper is words
+        run_one "$pass/$name" "$(pass_dir "$pass")/$name" $(pass_env "$pass")
+    done
 done
 
 # Shell tests drive programs (the labs) themselves: they get the program
@@ -86,13 +101,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 for script in "$here"/test_*.sh; do
     [ -e "$script" ] || continue
     name=$(basename "$script" .sh)
-    LAB_BIN="$dir/static" run_one "static/$name" "$script"
-    LAB_BIN="$dir/shared" run_one "shared/$name" "$script"
-    LAB_BIN="$dir/asan" run_one "asan/$name" "$script" "${san_env[@]}"
-    if [ "$have_valgrind" = 1 ]; then
-        LAB_BIN="$dir/shared" LAB_WRAP="${vg[*]}" MAPIPC_TEST_UNDER_VALGRIND=1 \
-            run_one "valgrind/$name" "$script"
-    fi
+    for pass in $passes; do
+        case $pass in
+            valgrind)
+                [ "$have_valgrind" = 1 ] || continue
+                LAB_BIN="$dir/shared" LAB_WRAP="${vg[*]}" MAPIPC_TEST_UNDER_VALGRIND=1 \
+                    run_one "valgrind/$name" "$script" ;;
+            *)
+                # shellcheck disable=SC2046
+                LAB_BIN="$dir/$pass" run_one "$pass/$name" "$script" $(pass_env "$pass") ;;
+        esac
+    done
 done
 
 after=$(shm_state)
