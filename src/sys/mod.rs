@@ -146,49 +146,6 @@ pub fn page_round_up(n: usize) -> Option<usize> {
     n.checked_add(page - 1).map(|v| v & !(page - 1))
 }
 
-/// A pointer-sized word at an address that may be unmapped or
-/// unreadable, read through the kernel: `Err(errno)` instead of a fault.
-pub fn read_word_checked(addr: usize) -> std::result::Result<usize, i32> {
-    let mut value = 0usize;
-    own_word(addr, &mut value, false).map(|()| value)
-}
-
-/// Stores a pointer-sized word at an address that may be unmapped or
-/// read-only, through the kernel.
-pub fn write_word_checked(addr: usize, value: usize) -> std::result::Result<(), i32> {
-    let mut value = value;
-    own_word(addr, &mut value, true)
-}
-
-/// Copies the word at `addr` of this process to or from `*word` with
-/// `process_vm_readv` / `process_vm_writev`, which fail with EFAULT where
-/// a plain access would fault.
-fn own_word(addr: usize, word: &mut usize, write: bool) -> std::result::Result<(), i32> {
-    let len = std::mem::size_of::<usize>();
-    let local = libc::iovec {
-        iov_base: (word as *mut usize).cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: the kernel accesses `*word` (live for the call) and checks
-    // the remote side itself; getpid names this process.
-    let n = unsafe {
-        if write {
-            libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0)
-        } else {
-            libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0)
-        }
-    };
-    match n {
-        n if n == len as isize => Ok(()),
-        -1 => Err(errno::errno().0),
-        _ => Err(libc::EFAULT),
-    }
-}
-
 /// Where a mapped address comes from, as `/proc/self/maps` tells.
 #[derive(Debug)]
 pub struct MappingSource {
