@@ -254,7 +254,9 @@ rust-test:
 	$(CARGO) test --workspace
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --quiet
 
-test: rust-test header-compile symbols install-test demo-test c-test rasan-test tsan-test fuzz-test
+# The main C harness runs last, so that its `N passed, N failed` line ends
+# the output (the nightly pass of the C tests prints one of its own).
+test: rust-test header-compile symbols install-test demo-test rasan-test tsan-test fuzz-test c-test
 
 # README's first command must keep working, and say what examples/demo.expect
 # says, in that order (one extended regular expression a line).
