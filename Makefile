@@ -46,7 +46,7 @@ C_ASAN   := $(addprefix $(B)/c_tests/asan/,$(C_PROGS))
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all lib cli header header-check header-compile symbols test rust-test \
-        c-test install uninstall install-test demo demo-test bench stress clean FORCE
+        c-test install uninstall install-test demo demo-test bench bench-deps stress clean FORCE
 
 all: lib header cli
 
@@ -341,19 +341,41 @@ $(B)/c_tests/static/misuse: $(B)/examples/misuse
 	@cp $< $@
 
 BENCH_SRC := $(wildcard benches/*.c)
+# Baselines written in C++ (Boost.Interprocess), compiled with $(CXX) and
+# linked into both bench programs.
+BENCH_CXX_OBJ := $(patsubst benches/%.cpp,$(B)/bench-obj/%.o,$(wildcard benches/*.cpp))
+BENCH_DEPS := $(BENCH_SRC) $(BENCH_CXX_OBJ) benches/harness.h benches/boost_mq.h include/mapipc.h
 
-$(B)/bench: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.a
-	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) -o $@ $(LIB)/libmapipc.a $(LIBS_PRIVATE) -lm
+# Debian's libboost-dev (header-only Boost.Interprocess) is a baseline of
+# make bench only, installed here when it can be; without it boost_mq.cpp
+# compiles to a stub and its rows are left out. The stamp changes only
+# when Boost comes or goes, so that the object is rebuilt then.
+$(B)/bench-obj/boost: FORCE
+	@mkdir -p $(@D)
+	@dpkg -s libboost-dev >/dev/null 2>&1 || apt-get install -y libboost-dev >/dev/null 2>&1 || \
+	  echo "bench: cannot install libboost-dev; skipping the Boost.Interprocess message_queue rows"
+	@if dpkg -s libboost-dev >/dev/null 2>&1; then echo boost; else echo none; fi > $@.new
+	@cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
+
+bench-deps: $(B)/bench-obj/boost
+
+$(B)/bench-obj/%.o: benches/%.cpp benches/boost_mq.h $(B)/bench-obj/boost
+	$(CXX) -std=c++17 $(CWARN) -O2 -g -c $< -o $@
+
+$(B)/bench: $(BENCH_DEPS) $(LIB)/libmapipc.a
+	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) $(BENCH_CXX_OBJ) -o $@ $(LIB)/libmapipc.a \
+	  -lstdc++ $(LIBS_PRIVATE) -lm
 
 # The same program linked as users link (-lmapipc); $(B)/bench runs it
 # alongside, so that every row times both linkings.
-$(B)/bench-shared: $(BENCH_SRC) benches/harness.h include/mapipc.h $(LIB)/libmapipc.so
-	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) -o $@ -L$(LIB) -lmapipc -Wl,-rpath,$(abspath $(LIB)) -lm
+$(B)/bench-shared: $(BENCH_DEPS) $(LIB)/libmapipc.so
+	$(CC) -std=c11 $(CWARN) -O2 -g -Iinclude $(BENCH_SRC) $(BENCH_CXX_OBJ) -o $@ -L$(LIB) -lmapipc \
+	  -Wl,-rpath,$(abspath $(LIB)) -lstdc++ -lm
 
 # Side by side with the raw calls, cp, read(2) and pipes, mapipc linked
 # statically and shared; rewrites benches/results.csv and
 # benches/ratios.svg. BENCH_ARGS=quick for a short run; BENCH_ARGS="quick
 # sync" for one group (map, map_copy, shm_ipc, sync, guard, channel, share, cli).
-bench: lib cli $(B)/bench $(B)/bench-shared
+bench: lib cli bench-deps $(B)/bench $(B)/bench-shared
 	@rm -rf $(B)/bench-tmp && mkdir -p $(B)/bench-tmp
 	@$(B)/bench $(B)/bench-tmp benches/results.csv benches/ratios.svg $(BENCH_ARGS); rc=$$?; rm -rf $(B)/bench-tmp; exit $$rc

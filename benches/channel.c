@@ -3,6 +3,7 @@
  * 64-byte round trips, 4 KiB one-way throughput, and what a message costs
  * when the receiver sleeps and must be woken. */
 #include "harness.h"
+#include "boost_mq.h"
 
 #include <linux/futex.h>
 #include <sys/epoll.h>
@@ -215,6 +216,13 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* What the reader of a big message does with each of its bytes. */
+static uint64_t sum64(const unsigned char *p, size_t len) {
+    uint64_t sum = 0;
+    for (size_t k = 0; k < len; k += 8) sum += *(const uint64_t *)(p + k);
+    return sum;
+}
+
 /* Round trips of c->msg bytes there and 64 bytes back. zero: the writer
  * fills the reservation and the reader sums the peeked bytes in place;
  * else the writer fills its buffer and sends, the reader receives and
@@ -239,8 +247,7 @@ static double big_rtt(struct ipc *c, int zero, double pct) {
             } else if (mapipc_channel_recv(mem, buf, c->msg, &len, -1) != MAPIPC_OK) {
                 _exit(1);
             }
-            uint64_t sum = 0;
-            for (size_t k = 0; k < len; k += 8) sum += *(const uint64_t *)(in + k);
+            uint64_t sum = sum64(in, len);
             if (zero) mapipc_channel_release(mem);
             if (mapipc_channel_send(mem + each, &sum, sizeof sum, -1) != MAPIPC_OK) _exit(2);
         }
@@ -273,10 +280,71 @@ static double big_rtt(struct ipc *c, int zero, double pct) {
     return v * 1e6;
 }
 
+static void write_all(int fd, const char *p, size_t len) {
+    for (ssize_t n; len > 0; p += n, len -= (size_t)n)
+        if ((n = write(fd, p, len)) <= 0) die("write");
+}
+
+static void read_all(int fd, char *p, size_t len) {
+    for (ssize_t n; len > 0; p += n, len -= (size_t)n)
+        if ((n = read(fd, p, len)) <= 0) die("read");
+}
+
+/* big_rtt's send/recv round trip over byte streams: the writer fills its
+ * buffer and writes all of it, the reader reads all of it and sums it, the
+ * sum comes back. sock: one UNIX stream socketpair, else two pipes. */
+static double stream_rtt(struct ipc *c, int sock) {
+    int there[2], back[2]; /* [0] read, [1] write */
+    if (sock) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+        there[0] = back[1] = sv[1];
+        there[1] = back[0] = sv[0];
+    } else if (pipe2(there, O_CLOEXEC) || pipe2(back, O_CLOEXEC)) {
+        die("pipe");
+    }
+    char *buf = malloc(c->msg);
+    fflush(stdout);
+    pid_t pid = fork_placed(c->pinned);
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        for (size_t i = 0; i < c->count; i++) {
+            read_all(there[0], buf, c->msg);
+            uint64_t sum = sum64((const unsigned char *)buf, c->msg);
+            write_all(back[1], (const char *)&sum, sizeof sum);
+        }
+        _exit(0);
+    }
+    double t0 = now();
+    for (size_t i = 0; i < c->count; i++) {
+        uint64_t sum;
+        memset(buf, (int)i, c->msg);
+        write_all(there[1], buf, c->msg);
+        read_all(back[0], (char *)&sum, sizeof sum);
+    }
+    double t = now() - t0;
+    reap(pid);
+    close(there[0]);
+    close(there[1]);
+    if (!sock) {
+        close(back[0]);
+        close(back[1]);
+    }
+    free(buf);
+    return t / (double)c->count * 1e6;
+}
+
 static double big_rtt_zero(void *arg) { return big_rtt(arg, 1, 0); }
 static double big_rtt_copy(void *arg) { return big_rtt(arg, 0, 0); }
 static double big_rtt_p99(void *arg) { return big_rtt(arg, 0, 99); }
 static double big_rtt_median(void *arg) { return big_rtt(arg, 0, 50); }
+static double big_rtt_socket(void *arg) { return stream_rtt(arg, 1); }
+static double big_rtt_pipe(void *arg) { return stream_rtt(arg, 0); }
+
+static double many_senders_boost(void *arg) {
+    struct ipc *c = arg;
+    return boost_mq_many_senders(c->slots, c->count);
+}
 
 /* c->slots sender processes each send c->count 64-byte messages to one
  * receiver; aggregate million messages per second. */
@@ -438,6 +506,13 @@ static void bench_channel_v3(void) {
     compare("1 MiB there, 64 B back, 2 cores: zero-copy", "us", 0, big_rtt_zero, "send/recv", big_rtt_copy,
             &mib);
     struct ipc k64 = {64 * KIB, quick ? 1000 : 5000, 2, 1};
+    struct ipc *big[] = {&k64, &mib};
+    for (size_t k = 0; k < 2; k++) {
+        char op[96];
+        snprintf(op, sizeof op, "%s there, 64 B back, 2 cores: zero-copy", k ? "1 MiB" : "64 KiB");
+        compare(strdup(op), "us", 0, big_rtt_zero, "UNIX stream socket", big_rtt_socket, big[k]);
+        compare(strdup(op), "us", 0, big_rtt_zero, "pipe", big_rtt_pipe, big[k]);
+    }
     compare("64 KiB there, 64 B back, 2 cores: 99th percentile", "us", 0, big_rtt_p99, "median", big_rtt_median,
             &k64);
     for (size_t n = 1; n <= 4; n *= 2) {
@@ -445,6 +520,8 @@ static void bench_channel_v3(void) {
         char op[96];
         snprintf(op, sizeof op, "many senders, 64 B, %zu sender process%s", n, n > 1 ? "es" : "");
         compare(strdup(op), "M msg/s", 1, many_senders, "UNIX datagram socket", many_senders_dgram, &many);
+        if (boost_mq_available())
+            compare(strdup(op), "M msg/s", 1, many_senders, "Boost message_queue", many_senders_boost, &many);
     }
     struct ipc pp = {64, quick ? 3000 : 20000, 2, 1};
     compare("epoll ping-pong, 64 B, 2 cores: channel descriptors", "us", 0, fd_pingpong, "two eventfds",
