@@ -32,32 +32,42 @@ fn key(chan: usize, kind: Kind) -> usize {
     chan | kind as usize
 }
 
-thread_local! {
-    static KEYS: [Cell<usize>; SLOTS] = const { [const { Cell::new(0) }; SLOTS] };
-    static HOLDS: [Cell<Hold>; SLOTS] = const {
-        [const { Cell::new(Hold { pos: 0, frame: 0, claim: 0 }) }; SLOTS]
-    };
-    /// Holds beyond the slots, and how many there are (read first, so the
-    /// list is looked at only when it has any).
-    static MORE: RefCell<Vec<(usize, Hold)>> = const { RefCell::new(Vec::new()) };
-    static MORE_LEN: Cell<usize> = const { Cell::new(0) };
+/// The fixed slots and how many holds the list has (read first, so the
+/// list is looked at only when it has any), in one thread-local: in the
+/// shared library each thread-local costs a `__tls_get_addr` call.
+struct Slots {
+    keys: [Cell<usize>; SLOTS],
+    holds: [Cell<Hold>; SLOTS],
+    more_len: Cell<usize>,
 }
 
-fn slot_of(key: usize) -> Option<usize> {
-    KEYS.with(|keys| keys.iter().position(|k| k.get() == key))
+impl Slots {
+    fn slot_of(&self, key: usize) -> Option<usize> {
+        self.keys.iter().position(|k| k.get() == key)
+    }
+}
+
+thread_local! {
+    static HERE: Slots = const {
+        Slots {
+            keys: [const { Cell::new(0) }; SLOTS],
+            holds: [const { Cell::new(Hold { pos: 0, frame: 0, claim: 0 }) }; SLOTS],
+            more_len: Cell::new(0),
+        }
+    };
+    /// Holds beyond the slots.
+    static MORE: RefCell<Vec<(usize, Hold)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// This thread's hold of `kind` on the channel at `chan`.
 #[inline]
 pub(crate) fn find(chan: usize, kind: Kind) -> Option<Hold> {
     let key = key(chan, kind);
-    if let Some(i) = slot_of(key) {
-        return Some(HOLDS.with(|h| h[i].get()));
-    }
-    if MORE_LEN.with(Cell::get) == 0 {
-        return None;
-    }
-    find_more(key)
+    HERE.with(|s| match s.slot_of(key) {
+        Some(i) => Some(s.holds[i].get()),
+        None if s.more_len.get() == 0 => None,
+        None => find_more(key),
+    })
 }
 
 #[cold]
@@ -69,46 +79,44 @@ fn find_more(key: usize) -> Option<Hold> {
 #[inline]
 pub(crate) fn forget(chan: usize, kind: Kind) {
     let key = key(chan, kind);
-    if let Some(i) = slot_of(key) {
-        KEYS.with(|keys| keys[i].set(0));
-        return;
-    }
-    if MORE_LEN.with(Cell::get) != 0 {
-        forget_more(key);
-    }
+    HERE.with(|s| match s.slot_of(key) {
+        Some(i) => s.keys[i].set(0),
+        None if s.more_len.get() == 0 => {}
+        None => s.more_len.set(forget_more(key)),
+    })
 }
 
+/// Drops `key` from the list; returns how many holds are left there.
 #[cold]
-fn forget_more(key: usize) {
-    let left = MORE.with(|m| {
+fn forget_more(key: usize) -> usize {
+    MORE.with(|m| {
         let mut m = m.borrow_mut();
         m.retain(|(k, _)| *k != key);
         m.len()
-    });
-    MORE_LEN.with(|n| n.set(left));
+    })
 }
 
 /// Notes a new hold (the caller checked that none of this kind exists).
 #[inline]
 pub(crate) fn remember(chan: usize, kind: Kind, hold: Hold) {
     let key = key(chan, kind);
-    match slot_of(0) {
+    HERE.with(|s| match s.slot_of(0) {
         Some(i) => {
-            HOLDS.with(|h| h[i].set(hold));
-            KEYS.with(|keys| keys[i].set(key));
+            s.holds[i].set(hold);
+            s.keys[i].set(key);
         }
-        None => remember_more(key, hold),
-    }
+        None => s.more_len.set(remember_more(key, hold)),
+    })
 }
 
+/// Adds to the list; returns how many holds are there.
 #[cold]
-fn remember_more(key: usize, hold: Hold) {
-    let len = MORE.with(|m| {
+fn remember_more(key: usize, hold: Hold) -> usize {
+    MORE.with(|m| {
         let mut m = m.borrow_mut();
         m.push((key, hold));
         m.len()
-    });
-    MORE_LEN.with(|n| n.set(len));
+    })
 }
 
 #[cfg(test)]
@@ -136,7 +144,7 @@ mod tests {
             assert!(find(c as usize * 64, Kind::Peek).is_some());
             forget(c as usize * 64, Kind::Peek);
         }
-        assert_eq!(MORE_LEN.with(Cell::get), 0);
+        assert_eq!(HERE.with(|s| s.more_len.get()), 0);
         assert!(find(64, Kind::Peek).is_none());
     }
 }
