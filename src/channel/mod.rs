@@ -13,6 +13,7 @@
 //! (another process may have written anything there) and builds on `sync`
 //! and `region` only.
 
+mod here;
 mod holds;
 pub mod inspect;
 mod layout;
@@ -23,7 +24,6 @@ mod side;
 mod wait;
 mod zero;
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -87,10 +87,6 @@ impl Known {
         many: false,
         scope: Scope::Shared,
     };
-}
-
-thread_local! {
-    static KNOWN: Cell<[Known; 2]> = const { Cell::new([Known::NONE; 2]) };
 }
 
 /// A message found at the head of the queue.
@@ -180,7 +176,8 @@ impl<'a> Channel<'a> {
     #[inline]
     pub(crate) fn locate(addr: usize, need: Need) -> Result<Channel<'a>> {
         let generation = registry::generation();
-        for k in KNOWN.with(Cell::get) {
+        let known = here::existing().map_or([Known::NONE; 2], |h| h.known.get());
+        for k in known {
             if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
                 // SAFETY: found before at this generation: a live,
                 // initialised channel wholly inside a live region.
@@ -218,10 +215,11 @@ impl<'a> Channel<'a> {
             many: ch.many,
             scope: ch.scope,
         };
-        KNOWN.with(|k| {
-            let [newest, _] = k.get();
-            k.set([found, newest]);
-        });
+        // No state (out of memory, the thread ending): nothing cached.
+        if let Ok(here) = here::get() {
+            let [newest, _] = here.known.get();
+            here.known.set([found, newest]);
+        }
         Ok(ch)
     }
 
