@@ -176,16 +176,24 @@ impl<'a> Channel<'a> {
     #[inline]
     pub(crate) fn locate(addr: usize, need: Need) -> Result<Channel<'a>> {
         let generation = registry::generation();
-        let known = here::existing().map_or([Known::NONE; 2], |h| h.known.get());
-        for k in known {
+        if let Some(ch) = here::existing().and_then(|h| Self::known(h, addr, need, generation)) {
+            return Ok(ch);
+        }
+        Self::locate_slow(addr, need, generation)
+    }
+
+    /// The channel at `addr` if this thread found it at `generation`.
+    #[inline]
+    fn known(here: &here::Here, addr: usize, need: Need, generation: u64) -> Option<Channel<'a>> {
+        for k in here.known.get() {
             if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
                 // SAFETY: found before at this generation: a live,
                 // initialised channel wholly inside a live region.
                 let hdr = unsafe { &*(addr as *const Header) };
                 if hdr.ident.load(Ordering::Relaxed) != k.ident {
-                    break;
+                    return None;
                 }
-                return Ok(Channel {
+                return Some(Channel {
                     hdr,
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
@@ -194,7 +202,7 @@ impl<'a> Channel<'a> {
                 });
             }
         }
-        Self::locate_slow(addr, need, generation)
+        None
     }
 
     #[cold]
