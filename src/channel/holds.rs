@@ -1,11 +1,13 @@
 //! What the calling thread holds across calls on which channel: a
 //! reservation or a peek, with where its frame lies. Kept per thread (not
 //! in shared memory, which anyone may write) to tell misuse from BUSY and
-//! to finish the right frame. The first few holds live in fixed slots with
-//! no destructor, so the zero-copy fast path neither allocates nor checks
-//! a thread-local's state; more go to a list.
+//! to finish the right frame. The first few holds live in fixed slots, so
+//! the zero-copy fast path does not allocate; more go to a list.
 
 use std::cell::{Cell, RefCell};
+
+use super::here;
+use crate::error::Result;
 
 /// What is held.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,91 +34,109 @@ fn key(chan: usize, kind: Kind) -> usize {
     chan | kind as usize
 }
 
-/// The fixed slots and how many holds the list has (read first, so the
-/// list is looked at only when it has any), in one thread-local: in the
-/// shared library each thread-local costs a `__tls_get_addr` call.
-struct Slots {
+/// The fixed slots, how many holds the list has (read first, so the list
+/// is looked at only when it has any), and the list, in the thread's
+/// channel state (`here`).
+pub(super) struct Holds {
     keys: [Cell<usize>; SLOTS],
     holds: [Cell<Hold>; SLOTS],
     more_len: Cell<usize>,
+    /// Holds beyond the slots.
+    more: RefCell<Vec<(usize, Hold)>>,
 }
 
-impl Slots {
+impl Holds {
+    pub(super) const fn new() -> Holds {
+        Holds {
+            keys: [const { Cell::new(0) }; SLOTS],
+            holds: [const {
+                Cell::new(Hold {
+                    pos: 0,
+                    frame: 0,
+                    claim: 0,
+                })
+            }; SLOTS],
+            more_len: Cell::new(0),
+            more: RefCell::new(Vec::new()),
+        }
+    }
+
     fn slot_of(&self, key: usize) -> Option<usize> {
         self.keys.iter().position(|k| k.get() == key)
     }
-}
 
-thread_local! {
-    static HERE: Slots = const {
-        Slots {
-            keys: [const { Cell::new(0) }; SLOTS],
-            holds: [const { Cell::new(Hold { pos: 0, frame: 0, claim: 0 }) }; SLOTS],
-            more_len: Cell::new(0),
+    #[inline]
+    fn find(&self, key: usize) -> Option<Hold> {
+        match self.slot_of(key) {
+            Some(i) => Some(self.holds[i].get()),
+            None if self.more_len.get() == 0 => None,
+            None => self.find_more(key),
         }
-    };
-    /// Holds beyond the slots.
-    static MORE: RefCell<Vec<(usize, Hold)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[cold]
+    fn find_more(&self, key: usize) -> Option<Hold> {
+        let more = self.more.borrow();
+        more.iter().find(|(k, _)| *k == key).map(|(_, h)| *h)
+    }
+
+    #[inline]
+    fn forget(&self, key: usize) {
+        match self.slot_of(key) {
+            Some(i) => self.keys[i].set(0),
+            None if self.more_len.get() == 0 => {}
+            None => self.forget_more(key),
+        }
+    }
+
+    #[cold]
+    fn forget_more(&self, key: usize) {
+        let mut more = self.more.borrow_mut();
+        more.retain(|(k, _)| *k != key);
+        self.more_len.set(more.len());
+    }
+
+    /// Notes a new hold (the caller checked that none of this kind exists).
+    #[inline]
+    pub(super) fn remember(&self, chan: usize, kind: Kind, hold: Hold) {
+        let key = key(chan, kind);
+        match self.slot_of(0) {
+            Some(i) => {
+                self.holds[i].set(hold);
+                self.keys[i].set(key);
+            }
+            None => self.remember_more(key, hold),
+        }
+    }
+
+    #[cold]
+    fn remember_more(&self, key: usize, hold: Hold) {
+        let mut more = self.more.borrow_mut();
+        more.push((key, hold));
+        self.more_len.set(more.len());
+    }
 }
 
-/// This thread's hold of `kind` on the channel at `chan`.
+/// This thread's hold of `kind` on the channel at `chan` (none once its
+/// channel state is gone).
 #[inline]
 pub(crate) fn find(chan: usize, kind: Kind) -> Option<Hold> {
-    let key = key(chan, kind);
-    HERE.with(|s| match s.slot_of(key) {
-        Some(i) => Some(s.holds[i].get()),
-        None if s.more_len.get() == 0 => None,
-        None => find_more(key),
-    })
-}
-
-#[cold]
-fn find_more(key: usize) -> Option<Hold> {
-    MORE.with(|m| m.borrow().iter().find(|(k, _)| *k == key).map(|(_, h)| *h))
+    here::existing()?.holds.find(key(chan, kind))
 }
 
 /// Forgets this thread's hold of `kind` on the channel at `chan`.
 #[inline]
 pub(crate) fn forget(chan: usize, kind: Kind) {
-    let key = key(chan, kind);
-    HERE.with(|s| match s.slot_of(key) {
-        Some(i) => s.keys[i].set(0),
-        None if s.more_len.get() == 0 => {}
-        None => s.more_len.set(forget_more(key)),
-    })
+    if let Some(here) = here::existing() {
+        here.holds.forget(key(chan, kind));
+    }
 }
 
-/// Drops `key` from the list; returns how many holds are left there.
-#[cold]
-fn forget_more(key: usize) -> usize {
-    MORE.with(|m| {
-        let mut m = m.borrow_mut();
-        m.retain(|(k, _)| *k != key);
-        m.len()
-    })
-}
-
-/// Notes a new hold (the caller checked that none of this kind exists).
+/// Where a hold about to be taken will be noted: asked before taking it,
+/// so that a thread that cannot note one (see `here::get`) takes nothing.
 #[inline]
-pub(crate) fn remember(chan: usize, kind: Kind, hold: Hold) {
-    let key = key(chan, kind);
-    HERE.with(|s| match s.slot_of(0) {
-        Some(i) => {
-            s.holds[i].set(hold);
-            s.keys[i].set(key);
-        }
-        None => s.more_len.set(remember_more(key, hold)),
-    })
-}
-
-/// Adds to the list; returns how many holds are there.
-#[cold]
-fn remember_more(key: usize, hold: Hold) -> usize {
-    MORE.with(|m| {
-        let mut m = m.borrow_mut();
-        m.push((key, hold));
-        m.len()
-    })
+pub(crate) fn room() -> Result<&'static Holds> {
+    here::get().map(|here| &here.holds)
 }
 
 #[cfg(test)]
@@ -130,9 +150,10 @@ mod tests {
             frame: 64,
             claim: 1,
         };
+        let room = room().unwrap();
         for c in 1..=10u64 {
-            remember(c as usize * 64, Kind::Reserve, h(c));
-            remember(c as usize * 64, Kind::Peek, h(c + 100));
+            room.remember(c as usize * 64, Kind::Reserve, h(c));
+            room.remember(c as usize * 64, Kind::Peek, h(c + 100));
         }
         for c in 1..=10u64 {
             assert_eq!(find(c as usize * 64, Kind::Reserve).unwrap().pos, c);
@@ -144,7 +165,7 @@ mod tests {
             assert!(find(c as usize * 64, Kind::Peek).is_some());
             forget(c as usize * 64, Kind::Peek);
         }
-        assert_eq!(HERE.with(|s| s.more_len.get()), 0);
+        assert_eq!(room.more_len.get(), 0);
         assert!(find(64, Kind::Peek).is_none());
     }
 }

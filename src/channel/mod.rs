@@ -13,6 +13,7 @@
 //! (another process may have written anything there) and builds on `sync`
 //! and `region` only.
 
+mod here;
 mod holds;
 pub mod inspect;
 mod layout;
@@ -23,7 +24,6 @@ mod side;
 mod wait;
 mod zero;
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -87,10 +87,6 @@ impl Known {
         many: false,
         scope: Scope::Shared,
     };
-}
-
-thread_local! {
-    static KNOWN: Cell<[Known; 2]> = const { Cell::new([Known::NONE; 2]) };
 }
 
 /// A message found at the head of the queue.
@@ -180,15 +176,24 @@ impl<'a> Channel<'a> {
     #[inline]
     pub(crate) fn locate(addr: usize, need: Need) -> Result<Channel<'a>> {
         let generation = registry::generation();
-        for k in KNOWN.with(Cell::get) {
+        if let Some(ch) = here::existing().and_then(|h| Self::known(h, addr, need, generation)) {
+            return Ok(ch);
+        }
+        Self::locate_slow(addr, need, generation)
+    }
+
+    /// The channel at `addr` if this thread found it at `generation`.
+    #[inline]
+    fn known(here: &here::Here, addr: usize, need: Need, generation: u64) -> Option<Channel<'a>> {
+        for k in here.known.get() {
             if k.generation == generation && k.addr == addr && (need == Need::Read || k.writable) {
                 // SAFETY: found before at this generation: a live,
                 // initialised channel wholly inside a live region.
                 let hdr = unsafe { &*(addr as *const Header) };
                 if hdr.ident.load(Ordering::Relaxed) != k.ident {
-                    break;
+                    return None;
                 }
-                return Ok(Channel {
+                return Some(Channel {
                     hdr,
                     ring: (addr + HEADER) as *mut u8,
                     capacity: k.capacity,
@@ -197,7 +202,7 @@ impl<'a> Channel<'a> {
                 });
             }
         }
-        Self::locate_slow(addr, need, generation)
+        None
     }
 
     #[cold]
@@ -218,10 +223,11 @@ impl<'a> Channel<'a> {
             many: ch.many,
             scope: ch.scope,
         };
-        KNOWN.with(|k| {
-            let [newest, _] = k.get();
-            k.set([found, newest]);
-        });
+        // No state (out of memory, the thread ending): nothing cached.
+        if let Ok(here) = here::get() {
+            let [newest, _] = here.known.get();
+            here.known.set([found, newest]);
+        }
         Ok(ch)
     }
 

@@ -2,11 +2,10 @@
 //! runs. A zombie counts as gone: it answers `kill(pid, 0)` but will never
 //! send or receive again, so its pidfd (readable once a process has exited,
 //! reaped or not) is asked instead. Each thread keeps the pidfd of the
-//! last process it watched, and looks at most every few milliseconds: a
-//! receiver polling an empty channel must not pay three system calls per
-//! try. Knows nothing of channels.
+//! last process it watched (in its channel state, `here`), and looks at
+//! most every few milliseconds: a receiver polling an empty channel must
+//! not pay three system calls per try. Knows nothing of channels' memory.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -111,10 +110,18 @@ const TRUST_NS: u64 = 20_000_000;
 
 /// The process this thread watched last: its pidfd (-1: none) and when it
 /// was last seen running.
-struct Watched {
+pub(super) struct Watched {
     pid: u32,
     fd: i32,
     seen_at: u64,
+}
+
+impl Watched {
+    pub(super) const NONE: Watched = Watched {
+        pid: 0,
+        fd: -1,
+        seen_at: 0,
+    };
 }
 
 impl Drop for Watched {
@@ -126,12 +133,6 @@ impl Drop for Watched {
     }
 }
 
-thread_local! {
-    static WATCHED: RefCell<Watched> = const {
-        RefCell::new(Watched { pid: 0, fd: -1, seen_at: 0 })
-    };
-}
-
 /// Like [`is_gone`], but answers "still running" from this thread's last
 /// look when that is recent, and keeps the pidfd between looks.
 pub(crate) fn is_gone_lately(id: u64) -> bool {
@@ -140,8 +141,10 @@ pub(crate) fn is_gone_lately(id: u64) -> bool {
     }
     let pid = id as u32;
     let now = coarse_now_ns();
-    let cached = WATCHED.try_with(|w| {
-        let mut w = w.borrow_mut();
+    // Kept in the thread's channel state, which closes the pidfd as the
+    // thread ends; without one (the thread ending), asked afresh.
+    let cached = super::here::get().map(|here| {
+        let mut w = here.watched.borrow_mut();
         if w.pid != pid {
             // The old pidfd is closed as the old value drops.
             *w = Watched {
@@ -157,11 +160,7 @@ pub(crate) fn is_gone_lately(id: u64) -> bool {
         }
         if pidfd_readable(w.fd) {
             // Exited, or the number was reused since: ask afresh below.
-            *w = Watched {
-                pid: 0,
-                fd: -1,
-                seen_at: 0,
-            };
+            *w = Watched::NONE;
             return None;
         }
         w.seen_at = now;

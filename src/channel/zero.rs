@@ -34,6 +34,7 @@ impl Channel<'_> {
                 "this thread holds a reservation on this channel already; commit or cancel it",
             ));
         }
+        let room = holds::room()?;
         let len64 = len as u64;
         let (pos, payload, frame) = if self.many {
             let claim = self.claim(len64, timeout)?;
@@ -58,7 +59,7 @@ impl Channel<'_> {
             frame,
             claim: len64,
         };
-        holds::remember(self.addr(), Kind::Reserve, hold);
+        room.remember(self.addr(), Kind::Reserve, hold);
         Ok(self.byte_at(payload))
     }
 
@@ -132,6 +133,7 @@ impl Channel<'_> {
     /// length. It stays queued until [`release`](Self::release).
     #[inline]
     pub fn peek(&self, timeout: Timeout) -> Result<(*const u8, usize)> {
+        let room = holds::room()?;
         let held = self.recv_side().take("receiving", "a peeked message")?;
         let found = self.next_message(timeout)?;
         held.keep();
@@ -140,7 +142,7 @@ impl Channel<'_> {
             frame: found.frame,
             claim: found.len as u64,
         };
-        holds::remember(self.addr(), Kind::Peek, hold);
+        room.remember(self.addr(), Kind::Peek, hold);
         Ok((self.byte_at(found.payload), found.len))
     }
 

@@ -10,7 +10,7 @@
 //! no call, in the static and the shared library alike. The price: a
 //! library that uses the initial-exec model anywhere is marked STATIC_TLS,
 //! and when it is loaded with `dlopen` glibc places its whole TLS segment
-//! (this block and the `thread_local!`s, 264 bytes in all) in the static
+//! (this block and the `thread_local!`s, 224 bytes in all) in the static
 //! TLS surplus, 512 bytes by default for all such libraries; so the block is
 //! kept small (`SIZE` is asserted below) and c_tests/test_tls_budget.sh
 //! keeps the segment under a budget.
@@ -18,7 +18,8 @@
 //! Every field is zero in a new thread (`.tbss`), which must mean "nothing
 //! known yet". The owners: `region::registry` (the last region found),
 //! `sync::robust` (the thread's id, robust list and held-lock table),
-//! `guard` (whether SIGBUS reaches this thread). Plain integers, so that
+//! `guard` (whether SIGBUS reaches this thread), `channel::here` (the
+//! channel calls' state, on the heap so that it costs no static TLS). Plain integers, so that
 //! this lowest layer names no type of the layers above.
 
 use std::cell::Cell;
@@ -46,6 +47,9 @@ pub(crate) struct Local {
     pub(crate) robust_head: Cell<usize>,
     /// The thread's held-lock table (`*const HeldTable`).
     pub(crate) held: Cell<usize>,
+    /// The thread's channel state (`*const channel::here::Here`); 0: not
+    /// made yet, 1: freed as the thread ended.
+    pub(crate) channel: Cell<usize>,
     /// Not Send, not Sync: a `&Local` never leaves its thread.
     _thread: PhantomData<*const ()>,
 }
@@ -112,6 +116,7 @@ thread_local! {
             pid: Cell::new(0),
             robust_head: Cell::new(0),
             held: Cell::new(0),
+            channel: Cell::new(0),
             _thread: PhantomData,
         }
     };
