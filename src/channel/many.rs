@@ -117,7 +117,7 @@ impl<'a> Channel<'a> {
                 AtTail::Free | AtTail::Dead => {}
                 AtTail::Moved => continue,
                 AtTail::Claiming => {
-                    stall.back_off(self, timeout)?;
+                    stall.back_off(self, tail, timeout)?;
                     continue;
                 }
                 AtTail::Damaged => return Err(self.damaged(tail, (now >> 32) as u32)),
@@ -139,7 +139,7 @@ impl<'a> Channel<'a> {
             };
             if !took {
                 pend.undo();
-                stall.back_off(self, timeout)?;
+                stall.back_off(self, tail, timeout)?;
                 continue;
             }
             if hdr.tail.load(Ordering::Acquire) != tail {
@@ -309,8 +309,11 @@ enum AtTail {
 /// A sender waiting for another to finish its claim: spins a little, then
 /// yields, until the caller's timeout (a claimer stopped by a debugger or
 /// SIGSTOP, or a forged thread id, must not hold every sender forever).
+/// Counted afresh whenever `tail` moved: others got through, so the wait
+/// is not for the one stuck claim.
 #[derive(Default)]
 struct Stall {
+    tail: u64,
     spins: u32,
     deadline: Option<Deadline>,
 }
@@ -321,7 +324,13 @@ const STALL_SPINS: u32 = 64;
 const STALL_YIELDS: u32 = 16;
 
 impl Stall {
-    fn back_off(&mut self, ch: &Channel<'_>, timeout: Timeout) -> Result<()> {
+    fn back_off(&mut self, ch: &Channel<'_>, tail: u64, timeout: Timeout) -> Result<()> {
+        if self.tail != tail {
+            *self = Stall {
+                tail,
+                ..Stall::default()
+            };
+        }
         self.spins = self.spins.saturating_add(1);
         if self.spins < STALL_SPINS {
             std::hint::spin_loop();
