@@ -193,7 +193,10 @@ impl<'a> Channel<'a> {
             let fits = self
                 .queued(head, tail)
                 .is_some_and(|used| used + frame + FRAME_HEADER <= self.capacity);
-            if fits && claim <= layout::max_message(self.capacity) {
+            // A skip state carries no position: one read a lap late may be a
+            // later frame's payload bytes. Tail still here narrows that to
+            // the instants before the compare-and-swap.
+            if fits && claim <= layout::max_message(self.capacity) && !self.tail_moved(tail) {
                 return AtTail::Dead;
             }
         }
