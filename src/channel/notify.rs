@@ -11,7 +11,7 @@
 //! zero and send/recv make no system call. One thread and one eventfd per
 //! channel and process, until the channel's region is unmapped.
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::Duration;
@@ -52,22 +52,30 @@ fn helpers() -> MutexGuard<'static, Vec<Arc<Helper>>> {
     HELPERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-thread_local! {
-    /// The list, locked by the thread calling fork() for the length of
-    /// the fork.
-    static FORKING: RefCell<Option<MutexGuard<'static, Vec<Arc<Helper>>>>> =
-        const { RefCell::new(None) };
-}
+/// The list's guard, held by the thread calling fork() for the length of
+/// the fork. Only that thread touches the slot, between taking the lock
+/// and giving it back, so the lock itself keeps two forks apart. A static,
+/// not a thread-local: the library's TLS block has a fixed budget.
+struct ForkSlot(UnsafeCell<Option<MutexGuard<'static, Vec<Arc<Helper>>>>>);
+
+// SAFETY: the slot is used only under the lock whose guard it holds.
+unsafe impl Sync for ForkSlot {}
+
+static FORKING: ForkSlot = ForkSlot(UnsafeCell::new(None));
 
 /// A child must not inherit the list locked by a thread that is not there
 /// (a receive in the parent settling a descriptor): its next receive would
 /// wait for it forever. The forking thread holds it across the fork.
 extern "C" fn before_fork() {
-    let _ = FORKING.try_with(|f| *f.borrow_mut() = Some(helpers()));
+    let guard = helpers();
+    // SAFETY: this thread holds the lock; see ForkSlot.
+    unsafe { *FORKING.0.get() = Some(guard) };
 }
 
 extern "C" fn after_fork() {
-    let _ = FORKING.try_with(|f| f.borrow_mut().take());
+    // SAFETY: before_fork on this thread (in the child: its copy) filled
+    // the slot and holds the lock; dropping the guard unlocks it.
+    drop(unsafe { (*FORKING.0.get()).take() });
 }
 
 /// Once per process, when the first descriptor is asked for (before that
