@@ -176,10 +176,76 @@ static void thousand_wakeups(void) {
     CHECK_OK(mapipc_unmap(mem));
 }
 
+/* A thread receiving on a channel with a descriptor settles it under the
+ * process's list of descriptor helpers, and the helper thread works under
+ * a lock of its own: a fork at that instant gave the child those locks held
+ * by threads it does not have, and its next receive (or its unmap of the
+ * channel) waited forever. Children of a busy receiver must all finish. */
+static volatile int busy_stop;
+
+static void *receive_busily(void *chan) {
+    char buf[8];
+    size_t n = 0;
+    while (!__atomic_load_n(&busy_stop, __ATOMIC_RELAXED)) {
+        if (mapipc_channel_send(chan, "b", 1, -1) != MAPIPC_OK) return (void *)1;
+        if (mapipc_channel_recv(chan, buf, sizeof buf, &n, -1) != MAPIPC_OK) return (void *)2;
+    }
+    return NULL;
+}
+
+static int child_receives_and_unmaps(void *region, void *other) {
+    alarm(5);
+    char buf[8];
+    size_t n = 0;
+    if (mapipc_channel_send(other, "c", 1, -1) != MAPIPC_OK) return 3;
+    if (mapipc_channel_recv(other, buf, sizeof buf, &n, -1) != MAPIPC_OK || n != 1) return 4;
+    if (mapipc_unmap(region) != MAPIPC_OK) return 5;
+    return 0;
+}
+
+enum { BUSY = 4, CHAN = 8192 };
+
+static void fork_while_a_descriptor_is_busy(void) {
+    if (skip_under(UNDER_VALGRIND, "thousands of forks of a busy process")) return;
+    void *r = NULL;
+    CHECK_OK(mapipc_map_anonymous((BUSY + 1) * CHAN, MAPIPC_WRITE, &r));
+    REQUIRE(r != NULL);
+    void *other = (char *)r + BUSY * CHAN;
+    CHECK_OK(mapipc_channel_init(other, CHAN));
+    int fd[BUSY];
+    pthread_t t[BUSY];
+    for (int k = 0; k < BUSY; k++) {
+        void *busy = (char *)r + k * CHAN;
+        CHECK_OK(mapipc_channel_init(busy, CHAN));
+        CHECK_OK(mapipc_channel_fd(busy, &fd[k]));
+        REQUIRE(pthread_create(&t[k], NULL, receive_busily, busy) == 0);
+    }
+    int hung = 0, failed = 0;
+    for (int k = 0; k < 3000 && hung + failed == 0; k++) {
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) _exit(child_receives_and_unmaps(r, other));
+        int rc = check_wait(pid);
+        if (rc == 128 + SIGALRM) hung++;
+        else if (rc != 0) failed++;
+    }
+    __atomic_store_n(&busy_stop, 1, __ATOMIC_RELAXED);
+    for (int k = 0; k < BUSY; k++) {
+        void *ret = NULL;
+        REQUIRE(pthread_join(t[k], &ret) == 0);
+        CHECK(ret == NULL);
+        CHECK(close(fd[k]) == 0);
+    }
+    CHECK(hung == 0);
+    CHECK(failed == 0);
+    CHECK_OK(mapipc_unmap(r));
+}
+
 int main(void) {
     RUN(readable_rules_one_sender);
     RUN(readable_rules_many_senders);
     RUN(woken_by_another_process_and_user);
     RUN(thousand_wakeups);
+    RUN(fork_while_a_descriptor_is_busy);
     return check_done();
 }

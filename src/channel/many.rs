@@ -20,7 +20,7 @@ use super::side::{Held, Pend, Token};
 use super::wait::Who;
 use super::{is_skipped, Channel, Found};
 use crate::error::{Error, ErrorKind, Result};
-use crate::sync::futex::Timeout;
+use crate::sync::futex::{Deadline, Timeout};
 
 /// A frame claimed by this thread: its state word names the thread and is
 /// linked into the thread's robust list.
@@ -81,18 +81,21 @@ impl<'a> Channel<'a> {
     /// linked into its robust list.
     pub(crate) fn claim(&self, len: u64, timeout: Timeout) -> Result<Claim<'a>> {
         let hdr = self.hdr;
-        let mut spins = 0u32;
+        let mut stall = Stall::default();
         loop {
             if self.is_closed() {
                 return Err(self.closed_error("send"));
             }
             // tail first: the head read after it is fresher, so `tail - head`
             // never exceeds the ring unless the memory is damaged. A head past
-            // that tail means others claimed meanwhile: look again.
+            // that tail means others claimed meanwhile: look again (if tail
+            // has not moved, head was past it: damage, not a reason to spin).
             let tail = hdr.tail.load(Ordering::Acquire);
             let head = hdr.head.load(Ordering::Acquire);
             if head > tail && head & 63 == 0 && head < layout::MAX_POSITION {
-                spins = back_off(spins);
+                if !self.tail_moved(tail) {
+                    return Err(self.bad_positions(head, tail));
+                }
                 continue;
             }
             let Some(used) = self.queued(head, tail) else {
@@ -110,6 +113,15 @@ impl<'a> Channel<'a> {
             }
             let f = self.frame(tail);
             let now = f.head_word().load(Ordering::Acquire);
+            match self.judge_tail_frame(tail, now) {
+                AtTail::Free | AtTail::Dead => {}
+                AtTail::Moved => continue,
+                AtTail::Claiming => {
+                    stall.back_off(self, tail, timeout)?;
+                    continue;
+                }
+                AtTail::Damaged => return Err(self.damaged(tail, (now >> 32) as u32)),
+            }
             let pend = Pend::start(&f.next)?;
             let tid = pend.me.tid;
             let took = if now == free_word(tail) {
@@ -121,15 +133,13 @@ impl<'a> Channel<'a> {
                         Ordering::Relaxed,
                     )
                     .is_ok()
-            } else if is_skipped(now as u32) {
+            } else {
                 // Its claimer died before moving tail: take its place.
                 self.take_over(f, now, tid)
-            } else {
-                false
             };
             if !took {
                 pend.undo();
-                spins = back_off(spins);
+                stall.back_off(self, tail, timeout)?;
                 continue;
             }
             if hdr.tail.load(Ordering::Acquire) != tail {
@@ -159,6 +169,47 @@ impl<'a> Channel<'a> {
                 payload,
             });
         }
+    }
+
+    /// What the frame header at `tail` holds (`now`, its first 64 bits),
+    /// as a sender about to claim it sees it. Anything but a free header,
+    /// a claim under way or a dead claimer's frame that fits is damage,
+    /// once `tail` is seen not to have moved meanwhile.
+    fn judge_tail_frame(&self, tail: u64, now: u64) -> AtTail {
+        let state = now as u32;
+        if now == free_word(tail) {
+            return AtTail::Free;
+        }
+        if state & TID_MASK != 0 && state & !TID_MASK == 0 {
+            return AtTail::Claiming;
+        }
+        if is_skipped(state) {
+            // Taken over, the dead claimer's frame is passed: it must be
+            // one that could have been claimed here. Head is read after
+            // `now`, so no older than what the dead claimer saw.
+            let claim = now >> 32;
+            let (_, frame) = layout::frame_span(tail, claim, self.capacity);
+            let head = self.hdr.head.load(Ordering::SeqCst);
+            let fits = self
+                .queued(head, tail)
+                .is_some_and(|used| used + frame + FRAME_HEADER <= self.capacity);
+            // A skip state carries no position: one read a lap late may be a
+            // later frame's payload bytes. Tail still here narrows that to
+            // the instants before the compare-and-swap.
+            if fits && claim <= layout::max_message(self.capacity) && !self.tail_moved(tail) {
+                return AtTail::Dead;
+            }
+        }
+        if self.tail_moved(tail) {
+            AtTail::Moved
+        } else {
+            AtTail::Damaged
+        }
+    }
+
+    /// Whether `tail` is no longer where it was read (positions only grow).
+    fn tail_moved(&self, tail: u64) -> bool {
+        self.hdr.tail.load(Ordering::SeqCst) != tail
     }
 
     /// Takes over the frame at `tail` whose claimer died before moving
@@ -244,12 +295,60 @@ impl<'a> Channel<'a> {
     }
 }
 
-/// Spins a little while another sender finishes its claim, then yields.
-fn back_off(spins: u32) -> u32 {
-    if spins < 64 {
-        std::hint::spin_loop();
-    } else {
+/// The frame header at `tail`, as a sender about to claim it sees it.
+enum AtTail {
+    /// Free, tagged with this position.
+    Free,
+    /// A claimer died before moving `tail`; its frame fits here.
+    Dead,
+    /// Another sender claimed it and is about to move `tail`.
+    Claiming,
+    /// `tail` moved meanwhile: look again.
+    Moved,
+    /// Nothing a sender writes there.
+    Damaged,
+}
+
+/// A sender waiting for another to finish its claim: spins a little, then
+/// yields, until the caller's timeout (a claimer stopped by a debugger or
+/// SIGSTOP, or a forged thread id, must not hold every sender forever).
+/// Counted afresh whenever `tail` moved: others got through, so the wait
+/// is not for the one stuck claim.
+#[derive(Default)]
+struct Stall {
+    tail: u64,
+    spins: u32,
+    deadline: Option<Deadline>,
+}
+
+/// Spins before the timeout is looked at: a claim takes a few stores, so a
+/// poll gives a claimer that long plus a few yields.
+const STALL_SPINS: u32 = 64;
+const STALL_YIELDS: u32 = 16;
+
+impl Stall {
+    fn back_off(&mut self, ch: &Channel<'_>, tail: u64, timeout: Timeout) -> Result<()> {
+        if self.tail != tail {
+            *self = Stall {
+                tail,
+                ..Stall::default()
+            };
+        }
+        self.spins = self.spins.saturating_add(1);
+        if self.spins < STALL_SPINS {
+            std::hint::spin_loop();
+            return Ok(());
+        }
         std::thread::yield_now();
+        if self.spins < STALL_SPINS + STALL_YIELDS {
+            return Ok(());
+        }
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Deadline::after(timeout));
+        if deadline.expired() {
+            return Err(ch.timed_out(Who::Sender, timeout));
+        }
+        Ok(())
     }
-    spins.saturating_add(1)
 }

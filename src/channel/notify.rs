@@ -11,6 +11,7 @@
 //! zero and send/recv make no system call. One thread and one eventfd per
 //! channel and process, until the channel's region is unmapped.
 
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::Duration;
@@ -51,6 +52,41 @@ fn helpers() -> MutexGuard<'static, Vec<Arc<Helper>>> {
     HELPERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The list's guard, held by the thread calling fork() for the length of
+/// the fork. Only that thread touches the slot, between taking the lock
+/// and giving it back, so the lock itself keeps two forks apart. A static,
+/// not a thread-local: the library's TLS block has a fixed budget.
+struct ForkSlot(UnsafeCell<Option<MutexGuard<'static, Vec<Arc<Helper>>>>>);
+
+// SAFETY: the slot is used only under the lock whose guard it holds.
+unsafe impl Sync for ForkSlot {}
+
+static FORKING: ForkSlot = ForkSlot(UnsafeCell::new(None));
+
+/// A child must not inherit the list locked by a thread that is not there
+/// (a receive in the parent settling a descriptor): its next receive would
+/// wait for it forever. The forking thread holds it across the fork.
+extern "C" fn before_fork() {
+    let guard = helpers();
+    // SAFETY: this thread holds the lock; see ForkSlot.
+    unsafe { *FORKING.0.get() = Some(guard) };
+}
+
+extern "C" fn after_fork() {
+    // SAFETY: before_fork on this thread (in the child: its copy) filled
+    // the slot and holds the lock; dropping the guard unlocks it.
+    drop(unsafe { (*FORKING.0.get()).take() });
+}
+
+/// Once per process, when the first descriptor is asked for (before that
+/// no helper exists and the list is never locked by send or recv).
+fn set_hooks() {
+    registry::set_unmap_hook(stop_helpers_in);
+    // SAFETY: plain functions that live as long as the library; a failure
+    // (ENOMEM) only loses the fork protection.
+    unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+}
+
 impl Channel<'_> {
     /// A new descriptor (close-on-exec, the caller closes it) that poll,
     /// select and epoll see readable while a receive would not wait.
@@ -60,7 +96,7 @@ impl Channel<'_> {
 }
 
 fn descriptor(ch: &Channel<'_>) -> Result<i32> {
-    HOOK.call_once(|| registry::set_unmap_hook(stop_helpers_in));
+    HOOK.call_once(set_hooks);
     let me = peer::my_pid();
     let mut list = helpers();
     list.retain(|h| h.pid == me || forget_inherited(h));
@@ -216,10 +252,16 @@ fn stop_helpers_in(info: &RegionInfo) {
         return;
     }
     let (start, len) = (info.base_addr(), info.map_len());
+    let me = peer::my_pid();
     let mut list = helpers();
     list.retain(|h| {
         if h.chan.wrapping_sub(start) >= len {
             return true;
+        }
+        if h.pid != me {
+            // Inherited through fork: its thread is not here, and its
+            // `touching` may have been copied locked.
+            return forget_inherited(h);
         }
         let _touching = h.touching.lock().unwrap_or_else(|e| e.into_inner());
         h.stop.store(true, Ordering::SeqCst);

@@ -163,7 +163,7 @@ impl Channel<'_> {
     }
 
     #[cold]
-    fn timed_out(&self, who: Who, timeout: Timeout) -> Error {
+    pub(super) fn timed_out(&self, who: Who, timeout: Timeout) -> Error {
         let what = match who {
             Who::Receiver => "no message arrived",
             Who::Sender => "no room was made",
