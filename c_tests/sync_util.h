@@ -178,4 +178,13 @@ static inline int hide_proc(void) {
            mount("none", "/proc", "tmpfs", 0, NULL) == 0;
 }
 
+/* A channel made with `options` in a new anonymous region of `size` bytes. */
+static inline void *anon_channel(size_t size, uint32_t options) {
+    void *p = NULL;
+    CHECK_OK(mapipc_map_anonymous(size, MAPIPC_WRITE, &p));
+    REQUIRE(p != NULL);
+    CHECK_OK(mapipc_channel_init_with(p, 0, options));
+    return p;
+}
+
 #endif

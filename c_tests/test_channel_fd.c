@@ -10,14 +10,6 @@
 #include "channel_util.h"
 #include "sync_util.h"
 
-static void *anon_channel(size_t size, uint32_t options) {
-    void *p = NULL;
-    CHECK_OK(mapipc_map_anonymous(size, MAPIPC_WRITE, &p));
-    REQUIRE(p != NULL);
-    CHECK_OK(mapipc_channel_init_with(p, 0, options));
-    return p;
-}
-
 /* Whether poll says readable within `ms` (0: right now). */
 static int readable(int fd, int ms) {
     struct pollfd p = {fd, POLLIN, 0};

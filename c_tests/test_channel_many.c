@@ -14,14 +14,6 @@ enum { PROCS = 4, THREADS = 3, MSG_WORDS = 6 };
 
 static int under_valgrind(void) { return getenv("MAPIPC_TEST_UNDER_VALGRIND") != NULL; }
 
-static void *many_channel(size_t size) {
-    void *p = NULL;
-    CHECK_OK(mapipc_map_anonymous(size, MAPIPC_WRITE, &p));
-    REQUIRE(p != NULL);
-    CHECK_OK(mapipc_channel_init_with(p, 0, MAPIPC_CHANNEL_MANY_SENDERS));
-    return p;
-}
-
 struct sender {
     void *chan;
     uint32_t who;   /* process * THREADS + thread */
@@ -83,7 +75,7 @@ static uint32_t receive_streams(void *chan, uint32_t total, uint32_t *next, uint
 }
 
 static void four_processes_three_threads(void) {
-    void *chan = many_channel(64 * 1024);
+    void *chan = anon_channel(64 * 1024, MAPIPC_CHANNEL_MANY_SENDERS);
     uint32_t n = under_valgrind() ? 300 : 20000;
     pid_t pids[PROCS];
     for (uint32_t p = 0; p < PROCS; p++) {
@@ -131,7 +123,7 @@ static pid_t fork_streamer(void *chan, uint32_t who) {
  * the round) sees every sender's messages whole and in order, is never
  * stalled for a second, and is never told CLOSED. */
 static void senders_killed_mid_stream(void) {
-    void *chan = many_channel(16 * 1024);
+    void *chan = anon_channel(16 * 1024, MAPIPC_CHANNEL_MANY_SENDERS);
     enum { IDS = 64 };
     uint32_t next[IDS] = {0};
     pid_t live[3];
@@ -171,7 +163,7 @@ static void senders_killed_mid_stream(void) {
 /* A sender killed between reserve and commit while others stream: the
  * receiver waits for nobody longer than a second and loses nothing else. */
 static void killed_between_reserve_and_commit_amid_others(void) {
-    void *chan = many_channel(16 * 1024);
+    void *chan = anon_channel(16 * 1024, MAPIPC_CHANNEL_MANY_SENDERS);
     uint32_t next[8] = {0};
     signal_pipe ready;
     sp_open(&ready);
